@@ -1,0 +1,132 @@
+// The public socket.io protocol between browsers (or any client) and ptyhub.
+// Shared by server and client; documented in docs/protocol.md. Types only, plus constants.
+
+/** Limits every client and server agree on. */
+export const LIMITS = {
+  minCols: 2,
+  maxCols: 1000,
+  minRows: 1,
+  maxRows: 500,
+  /** Largest `terminal:input` payload, in UTF-16 code units. */
+  maxInputLength: 64 * 1024,
+  maxTitleLength: 100,
+  maxDeviceNameLength: 100,
+  maxIdLength: 128,
+} as const;
+
+export type ErrorCode =
+  | 'bad_request' // payload failed validation
+  | 'unauthorized' // no or bad token
+  | 'not_found' // unknown terminal, or a terminal of another user (never revealed)
+  | 'limit_reached' // per-user terminal cap
+  | 'rate_limited' // too many events from this socket
+  | 'terminal_ended' // the terminal exists but has ended
+  | 'conflict' // a concurrent change won (version mismatch)
+  | 'busy' // a lock could not be won before the deadline
+  | 'unavailable' // owner instance or a backing service is unreachable
+  | 'internal';
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+export type Reply<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ErrorBody };
+
+export interface TerminalInfo {
+  id: string;
+  title: string;
+  cols: number;
+  rows: number;
+  /** The instance whose pty runs this terminal. */
+  serverId: string;
+  status: 'running' | 'ended';
+  /** Integer, incremented by the database on every change. */
+  version: number;
+  createdAt: string;
+  lastActivityAt: string;
+  primarySocketId: string | null;
+  /** Number of devices attached right now (in `terminal:list`). */
+  deviceCount?: number;
+}
+
+export interface DeviceSummary {
+  socketId: string;
+  deviceId: string;
+  deviceName: string;
+  serverId: string;
+  connectedAt: string;
+  lastPingAt: string;
+  primary: boolean;
+}
+
+/**
+ * Recent output of a terminal. `end` is the output offset (in UTF-16 code units of
+ * the whole output stream since the terminal started) just past `data`.
+ */
+export interface Replay {
+  data: string;
+  start: number;
+  end: number;
+}
+
+// ---- client -> server (every event takes an ack callback) ----
+
+export interface CreatePayload { cols: number; rows: number; title?: string }
+export interface TerminalRef { terminalId: string }
+export interface InputPayload { terminalId: string; data: string }
+export interface ResizePayload { terminalId: string; cols: number; rows: number }
+
+export type CreateReply = Reply<{ terminal: TerminalInfo }>;
+export type ListReply = Reply<{ terminals: TerminalInfo[] }>;
+export type AttachReply = Reply<{ terminal: TerminalInfo; replay: Replay; devices: DeviceSummary[] }>;
+export type EmptyReply = Reply<object>;
+export type ResizeReply = Reply<{ cols: number; rows: number; version: number }>;
+export type ClaimReply = Reply<{ socketId: string; version: number }>;
+
+export interface ClientToServerEvents {
+  'terminal:create': (p: CreatePayload, ack: (r: CreateReply) => void) => void;
+  'terminal:list': (p: object, ack: (r: ListReply) => void) => void;
+  'terminal:attach': (p: TerminalRef, ack: (r: AttachReply) => void) => void;
+  'terminal:detach': (p: TerminalRef, ack: (r: EmptyReply) => void) => void;
+  'terminal:input': (p: InputPayload, ack: (r: EmptyReply) => void) => void;
+  'terminal:resize': (p: ResizePayload, ack: (r: ResizeReply) => void) => void;
+  'terminal:claim': (p: TerminalRef, ack: (r: ClaimReply) => void) => void;
+  'terminal:close': (p: TerminalRef, ack: (r: EmptyReply) => void) => void;
+}
+
+// ---- server -> client ----
+
+export interface OutputEvent {
+  terminalId: string;
+  data: string;
+  /** Output offset of the first character of `data` (see Replay). */
+  offset: number;
+}
+export type ExitReason = 'exited' | 'closed' | 'idle' | 'owner_lost' | 'shutdown';
+export interface ExitEvent {
+  terminalId: string;
+  exitCode: number | null;
+  signal: number | null;
+  reason: ExitReason;
+}
+export interface ResizedEvent { terminalId: string; cols: number; rows: number; version: number }
+export interface PrimaryEvent { terminalId: string; socketId: string | null; deviceId: string | null; version: number }
+export interface DevicesEvent { terminalId: string; devices: DeviceSummary[] }
+export interface ServerShutdownEvent { serverId: string; reason: string }
+
+export interface ServerToClientEvents {
+  'terminal:output': (e: OutputEvent) => void;
+  'terminal:exit': (e: ExitEvent) => void;
+  'terminal:resized': (e: ResizedEvent) => void;
+  'terminal:primary': (e: PrimaryEvent) => void;
+  'terminal:devices': (e: DevicesEvent) => void;
+  'server:shutdown': (e: ServerShutdownEvent) => void;
+}
+
+/** What the socket.io handshake carries in `auth` (never in the URL). */
+export interface HandshakeAuth {
+  token: string;
+  deviceId: string;
+  deviceName?: string;
+}

@@ -1,0 +1,50 @@
+// The one Redis connection manager of a process (see connection-manager.ts).
+import type { Redis } from 'ioredis';
+
+/**
+ * disabled: no Redis configured. connecting: first connection under way.
+ * ready: commands flow. degraded: configured but unreachable (reconnecting with backoff).
+ * closed: quit on shutdown.
+ */
+export type RedisState = 'disabled' | 'connecting' | 'ready' | 'degraded' | 'closed';
+
+export interface RedisHealth {
+  state: RedisState;
+  /** Latency of the last successful PING, ms. */
+  lastPingMs: number | null;
+  lastError: string | null;
+}
+
+/** Thrown when a command is issued while Redis is not ready, or times out. */
+export class RedisUnavailableError extends Error {
+  readonly code = 'unavailable' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+export interface RedisManagerEvents {
+  /** Became ready (first time or after an outage). */
+  ready: () => void;
+  /** Lost the connection (was ready, now degraded). */
+  down: (err: Error | null) => void;
+  state: (state: RedisState) => void;
+}
+
+export interface RedisConnectionManager {
+  readonly state: RedisState;
+  readonly enabled: boolean;
+  /** Key prefix, e.g. "ptyhub:". */
+  readonly prefix: string;
+  /** The shared command connection. Throws RedisUnavailableError unless enabled. */
+  client(): Redis;
+  /** A new dedicated connection (pub/sub, blocking); the manager closes it on quit. */
+  duplicate(name: string): Redis;
+  /** Resolves when ready; rejects after timeoutMs (one shared promise, no polling). */
+  waitReady(timeoutMs: number): Promise<void>;
+  health(): RedisHealth;
+  on<E extends keyof RedisManagerEvents>(event: E, fn: RedisManagerEvents[E]): this;
+  off<E extends keyof RedisManagerEvents>(event: E, fn: RedisManagerEvents[E]): this;
+  quit(): Promise<void>;
+}
