@@ -24,6 +24,15 @@ export class RedisUnavailableError extends Error {
   }
 }
 
+export interface DuplicateOptions {
+  /**
+   * Queue commands while disconnected and keep them across reconnects (default false).
+   * Meant for subscriber connections, whose SUBSCRIBE may be issued before the first connect;
+   * never for writes.
+   */
+  offlineQueue?: boolean;
+}
+
 export interface RedisManagerEvents {
   /** Became ready (first time or after an outage). */
   ready: () => void;
@@ -39,12 +48,25 @@ export interface RedisConnectionManager {
   readonly prefix: string;
   /** The shared command connection. Throws RedisUnavailableError unless enabled. */
   client(): Redis;
+  /**
+   * The shared command connection, but only while state is 'ready'; otherwise throws
+   * RedisUnavailableError at once (fail fast instead of waiting for a command timeout).
+   */
+  readyClient(): Redis;
   /** A new dedicated connection (pub/sub, blocking); the manager closes it on quit. */
-  duplicate(name: string): Redis;
+  duplicate(name: string, opts?: DuplicateOptions): Redis;
   /** Resolves when ready; rejects after timeoutMs (one shared promise, no polling). */
   waitReady(timeoutMs: number): Promise<void>;
   health(): RedisHealth;
   on<E extends keyof RedisManagerEvents>(event: E, fn: RedisManagerEvents[E]): this;
   off<E extends keyof RedisManagerEvents>(event: E, fn: RedisManagerEvents[E]): this;
   quit(): Promise<void>;
+}
+
+/** The part of a pino logger the Redis and registry modules use. */
+export interface LoggerLike {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
 }

@@ -44,3 +44,34 @@ export interface UserTerminalRegistry {
   clear(): Promise<void>;
   getStats(): Promise<RegistryStats>;
 }
+
+export type RegistryConflictReason = 'terminal_owner' | 'socket_owner' | 'not_attached';
+
+/**
+ * The change contradicts the registry: the terminal (or socket) belongs to another user,
+ * or the socket to make primary is not attached to the terminal. Nothing was changed.
+ */
+export class RegistryConflictError extends Error {
+  readonly code = 'conflict' as const;
+  constructor(
+    readonly reason: RegistryConflictReason,
+    readonly terminalId: string,
+    readonly socketId: string,
+  ) {
+    super(
+      reason === 'terminal_owner'
+        ? `terminal ${terminalId} belongs to another user`
+        : reason === 'socket_owner'
+          ? `socket ${socketId} belongs to another user`
+          : `socket ${socketId} is not attached to terminal ${terminalId}`,
+    );
+    this.name = 'RegistryConflictError';
+  }
+}
+
+/** A removed (terminal, socket) attachment, e.g. reaped after its instance died. */
+export interface RemovedAttachment {
+  serverId: string;
+  terminalId: string;
+  socketId: string;
+}

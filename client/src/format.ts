@@ -1,0 +1,24 @@
+import type { ExitEvent } from '../../common/protocol.js';
+
+/** Why a terminal ended, for people: "exited with code 0", "owner instance lost". */
+export function exitText(e: Pick<ExitEvent, 'reason' | 'exitCode' | 'signal'>): string {
+  switch (e.reason) {
+    case 'exited':
+      if (e.signal) return `killed by signal ${e.signal}`;
+      return e.exitCode === null ? 'exited' : `exited with code ${e.exitCode}`;
+    case 'closed':
+      return 'closed';
+    case 'idle':
+      return 'ended after being idle';
+    case 'owner_lost':
+      return 'owner instance lost';
+    case 'shutdown':
+      return 'server shut down';
+    default:
+      return `ended (${String(e.reason)})`;
+  }
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

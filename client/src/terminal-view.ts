@@ -1,0 +1,535 @@
+// One terminal tab's screen: an xterm, its fit addon and its OutputSequencer, plus the
+// per-terminal protocol state (size and primary with versions, devices, input queue).
+
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import {
+  LIMITS,
+  type DeviceSummary,
+  type DevicesEvent,
+  type ExitEvent,
+  type OutputEvent,
+  type PrimaryEvent,
+  type ResizedEvent,
+  type TerminalInfo,
+} from '../../common/protocol.js';
+import { OutputSequencer } from '../../common/output-sequencer.js';
+import type { Connection } from './connection.js';
+import { h } from './dom.js';
+import { exitText } from './format.js';
+import { TERMINAL_OPTIONS } from './theme.js';
+
+export type ViewStatus = 'attaching' | 'running' | 'ended';
+
+export interface ViewHost {
+  readonly conn: Connection;
+  /** Something shown in the tab bar or status bar changed. */
+  changed(view: TerminalView): void;
+  notify(message: string, kind?: 'info' | 'error'): void;
+  isActive(view: TerminalView): boolean;
+  /** App-level shortcuts; return true if the key was handled (xterm must ignore it). */
+  handleShortcut(e: KeyboardEvent): boolean;
+  /** Typing while disconnected: point at the connection status. */
+  inputWhileOffline(): void;
+}
+
+interface Size {
+  cols: number;
+  rows: number;
+}
+
+const FULL_RESET = '\x1bc'; // RIS: goes through the write queue, so it stays in order
+const RESIZE_RETRIES = 3;
+const INPUT_RATE_LIMIT_RETRIES = 20;
+
+export class TerminalView {
+  readonly id: string;
+  readonly pane: HTMLDivElement;
+  private readonly host: HTMLDivElement;
+  private readonly term: Terminal;
+  private readonly fitAddon = new FitAddon();
+  private seq: OutputSequencer | null = null;
+  private disposed = false;
+
+  // ---- what the tab bar and status bar show ----
+  title: string;
+  shellTitle = '';
+  status: ViewStatus = 'attaching';
+  endedText = '';
+  attachError = '';
+  unread = false;
+  devices: DeviceSummary[] = [];
+  deviceCount: number;
+  primarySocketId: string | null = null;
+  primaryDeviceId: string | null = null;
+  /** The server's size of the pty. */
+  cols: number;
+  rows: number;
+
+  // ---- versions: ignore events older than what we know (separately per field) ----
+  private sizeVersion = -1;
+  private primaryVersion = -1;
+
+  // ---- attach ----
+  private attachGen = 0;
+  private attachRetry: ReturnType<typeof setTimeout> | undefined;
+  private attachRetryDelay = 1000;
+  /** Our socket id at the last attach: after a reconnect, tells us we were primary. */
+  private lastSocketId: string | null = null;
+  private claimAfterAttach: boolean;
+  private bannerWritten = false;
+  /** The foreign size last shown (scroll the host only when it changes). */
+  private foreignKey = '';
+
+  // ---- input, sent in order, one request in flight, coalescing keystrokes ----
+  private input = '';
+  private sending = false;
+
+  // ---- resize, one request in flight, latest wins ----
+  private resizeWanted: Size | null = null;
+  private resizing = false;
+
+  constructor(
+    info: TerminalInfo,
+    parent: HTMLElement,
+    private readonly ctx: ViewHost,
+    opts: { justCreated?: boolean } = {},
+  ) {
+    this.id = info.id;
+    this.title = info.title;
+    this.cols = info.cols;
+    this.rows = info.rows;
+    this.deviceCount = info.deviceCount ?? 0;
+    this.claimAfterAttach = opts.justCreated ?? false;
+
+    this.host = h('div', { class: 'term-host' });
+    this.pane = h('div', { class: 'term-pane', 'data-terminal-id': info.id, role: 'tabpanel' }, this.host);
+    parent.append(this.pane);
+
+    this.term = new Terminal({ ...TERMINAL_OPTIONS, cols: clampCols(info.cols), rows: clampRows(info.rows) });
+    this.term.loadAddon(this.fitAddon);
+    this.term.open(this.host);
+    this.term.onData((data) => this.handleInput(data));
+    this.term.onTitleChange((t) => {
+      this.shellTitle = t.trim().slice(0, LIMITS.maxTitleLength);
+      this.ctx.changed(this);
+    });
+    this.term.attachCustomKeyEventHandler((e) => !(e.type === 'keydown' && this.ctx.handleShortcut(e)));
+    this.applyInfo(info);
+  }
+
+  get displayTitle(): string {
+    return this.shellTitle || this.title || 'Terminal';
+  }
+
+  get isPrimary(): boolean {
+    const sid = this.ctx.conn.socketId;
+    return sid !== null && this.primarySocketId === sid;
+  }
+
+  /** Name of the device whose window sets the size, if known. */
+  get primaryDeviceName(): string | null {
+    if (!this.primarySocketId) return null;
+    const d = this.devices.find((x) => x.socketId === this.primarySocketId);
+    return d?.deviceName ?? null;
+  }
+
+  /** The size this window would give the terminal, if it were in control. */
+  get fittedSize(): Size | null {
+    return this.proposeSize();
+  }
+
+  /** A method, not a property read: `status` changes across awaits (TS would narrow it). */
+  isEnded(): boolean {
+    return this.status === 'ended';
+  }
+
+  focus(): void {
+    if (!this.disposed) this.term.focus();
+  }
+
+  setActive(active: boolean): void {
+    this.pane.classList.toggle('active', active);
+    this.pane.setAttribute('aria-hidden', active ? 'false' : 'true');
+    if (active && this.unread) {
+      this.unread = false;
+      this.ctx.changed(this);
+    }
+  }
+
+  // ---- attach / re-attach --------------------------------------------------------
+
+  /**
+   * Attach (again) and rebuild the screen from the replay. Called on every (re)connect.
+   * A fresh sequencer holds output that arrives before the reply; the old one is dropped
+   * so nothing from the previous connection is written after the reset.
+   */
+  async attach(): Promise<void> {
+    if (this.disposed || this.status === 'ended') return;
+    clearTimeout(this.attachRetry);
+    const gen = ++this.attachGen;
+    const seq = new OutputSequencer((data) => this.term.write(data));
+    this.seq = seq;
+    this.status = 'attaching';
+    this.ctx.changed(this);
+
+    const r = await this.ctx.conn.request('terminal:attach', { terminalId: this.id });
+    if (gen !== this.attachGen || this.disposed) return;
+
+    if (!r.ok) {
+      if (!this.isEnded() && (r.error.code === 'terminal_ended' || r.error.code === 'not_found')) {
+        this.markEnded(this.lastSocketId ? 'ended while this device was disconnected' : 'ended');
+      }
+      if (this.isEnded()) {
+        this.writeBanner(); // under the last screen we had
+        return;
+      }
+      this.attachError = r.error.message;
+      this.ctx.changed(this);
+      if (this.ctx.conn.connected) {
+        const delay = this.attachRetryDelay;
+        this.attachRetryDelay = Math.min(15_000, delay * 2);
+        this.attachRetry = setTimeout(() => void this.attach(), delay);
+      }
+      return;
+    }
+
+    this.attachRetryDelay = 1000;
+    this.attachError = '';
+    const previousSocketId = this.lastSocketId;
+    this.lastSocketId = this.ctx.conn.socketId;
+    this.devices = r.devices;
+    this.deviceCount = r.devices.length;
+    this.applyInfo(r.terminal); // sets the size before the replay is written
+
+    this.term.write(FULL_RESET);
+    this.bannerWritten = false;
+    seq.reset(r.replay);
+    if (this.isEnded()) {
+      this.writeBanner();
+    } else {
+      this.status = 'running';
+    }
+    this.ctx.changed(this);
+
+    // Take the size over when nobody has it, when this device just created the
+    // terminal, or when it had it before a reconnect. Otherwise don't fight.
+    // (The server makes the first device to attach primary; then we only fit.)
+    const primary = this.primarySocketId;
+    const wasOurs = primary !== null && primary === previousSocketId;
+    const claim = this.claimAfterAttach || primary === null || wasOurs;
+    this.claimAfterAttach = false;
+    if (this.isEnded()) return;
+    void this.pumpInput(); // keystrokes typed while attaching
+    if (this.isPrimary) this.fitToWindow();
+    else if (claim) await this.takeControl({ quiet: true });
+  }
+
+  /** The connection dropped: stop sending; the next connect re-attaches. */
+  connectionLost(): void {
+    this.input = '';
+    this.resizeWanted = null;
+    clearTimeout(this.attachRetry);
+    if (this.status === 'attaching') this.attachGen++; // its reply can't come any more
+  }
+
+  // ---- server events ---------------------------------------------------------------
+
+  onOutput(e: OutputEvent): void {
+    if (!this.seq) return;
+    this.seq.push(e);
+    if (this.status === 'running' && !this.unread && !this.ctx.isActive(this)) {
+      this.unread = true;
+      this.ctx.changed(this);
+    }
+  }
+
+  onExit(e: ExitEvent): void {
+    this.markEnded(exitText(e));
+  }
+
+  onResized(e: ResizedEvent): void {
+    if (this.applySize(e.cols, e.rows, e.version)) this.ctx.changed(this);
+  }
+
+  onPrimary(e: PrimaryEvent): void {
+    const was = this.isPrimary;
+    if (!this.applyPrimary(e.socketId, e.deviceId, e.version)) return;
+    this.ctx.changed(this);
+    // The server handed us the size (the previous primary left): follow this window.
+    if (!was && this.isPrimary) {
+      this.fitToWindow();
+      return;
+    }
+    // Nobody controls the size any more (that device left): the visible tab of a
+    // visible window takes it, so the terminal fits someone's screen.
+    if (
+      e.socketId === null &&
+      this.status === 'running' &&
+      this.ctx.isActive(this) &&
+      document.visibilityState === 'visible'
+    ) {
+      void this.takeControl({ quiet: true });
+    }
+  }
+
+  onDevices(e: DevicesEvent): void {
+    this.devices = e.devices;
+    this.deviceCount = e.devices.length;
+    this.ctx.changed(this);
+  }
+
+  // ---- size and control --------------------------------------------------------------
+
+  /** "Take control" / "Fit to this window": claim primary, then resize to fit. */
+  async takeControl(opts: { quiet?: boolean } = {}): Promise<void> {
+    if (this.disposed || this.status !== 'running') return;
+    const r = await this.ctx.conn.request('terminal:claim', { terminalId: this.id });
+    if (this.disposed) return;
+    if (!r.ok) {
+      if (r.error.code === 'terminal_ended') this.markEnded('ended');
+      else if (!opts.quiet) this.ctx.notify(`Could not take control: ${r.error.message}`, 'error');
+      return;
+    }
+    this.applyPrimary(r.socketId, this.ctx.conn.deviceId, r.version);
+    this.ctx.changed(this);
+    this.fitToWindow();
+  }
+
+  /** The window (terminal area) changed size, or we just became primary. */
+  fitToWindow(): void {
+    if (this.disposed || this.status !== 'running' || !this.isPrimary) {
+      this.updateSizeClass();
+      return;
+    }
+    const want = this.proposeSize();
+    if (!want) return;
+    if (want.cols === this.cols && want.rows === this.rows && !this.resizing) {
+      this.showSize(want);
+      return;
+    }
+    this.showSize(want); // optimistic: no jank while the server confirms
+    this.resizeWanted = want;
+    void this.pumpResize();
+  }
+
+  private async pumpResize(): Promise<void> {
+    if (this.resizing) return;
+    this.resizing = true;
+    let retries = 0;
+    try {
+      while (this.resizeWanted && !this.disposed && this.status === 'running') {
+        const want = this.resizeWanted;
+        this.resizeWanted = null;
+        const r = await this.ctx.conn.request('terminal:resize', { terminalId: this.id, ...want });
+        if (this.disposed) return;
+        if (r.ok) {
+          retries = 0;
+          if (r.version >= this.sizeVersion) {
+            this.sizeVersion = r.version;
+            this.cols = r.cols;
+            this.rows = r.rows;
+          }
+          // Resizing makes this device primary too.
+          if (r.version >= this.primaryVersion && this.ctx.conn.socketId) {
+            this.primaryVersion = r.version;
+            this.primarySocketId = this.ctx.conn.socketId;
+            this.primaryDeviceId = this.ctx.conn.deviceId;
+          }
+        } else if (r.error.code === 'terminal_ended') {
+          this.markEnded('ended');
+        } else if ((r.error.code === 'conflict' || r.error.code === 'busy') && retries++ < RESIZE_RETRIES) {
+          this.resizeWanted ??= want;
+        } else if (r.error.code !== 'unavailable' || this.ctx.conn.connected) {
+          this.ctx.notify(`Could not resize the terminal: ${r.error.message}`, 'error');
+        }
+      }
+    } finally {
+      this.resizing = false;
+      if (!this.disposed) {
+        this.showSize({ cols: this.cols, rows: this.rows }); // whatever the server settled on
+        this.ctx.changed(this);
+      }
+    }
+  }
+
+  private proposeSize(): Size | null {
+    if (this.disposed) return null;
+    let d: { cols: number; rows: number } | undefined;
+    try {
+      d = this.fitAddon.proposeDimensions();
+    } catch {
+      return null;
+    }
+    if (!d || !Number.isFinite(d.cols) || !Number.isFinite(d.rows) || d.cols <= 0 || d.rows <= 0) return null;
+    return { cols: clampCols(d.cols), rows: clampRows(d.rows) };
+  }
+
+  private showSize(s: Size): void {
+    if (this.term.cols !== s.cols || this.term.rows !== s.rows) this.term.resize(s.cols, s.rows);
+    this.updateSizeClass();
+  }
+
+  private updateSizeClass(): void {
+    const fit = this.proposeSize();
+    const foreign = !!fit && (fit.cols !== this.term.cols || fit.rows !== this.term.rows);
+    const key = foreign ? `${this.term.cols}x${this.term.rows}` : '';
+    this.pane.classList.toggle('foreign-size', foreign);
+    if (key && key !== this.foreignKey) {
+      // A grid taller than this window: show its bottom rows, where the prompt usually is.
+      requestAnimationFrame(() => {
+        this.host.scrollTop = this.host.scrollHeight;
+        this.host.scrollLeft = 0;
+      });
+    }
+    this.foreignKey = key;
+  }
+
+  private applyInfo(t: TerminalInfo): void {
+    this.title = t.title;
+    if (t.deviceCount !== undefined) this.deviceCount = t.deviceCount;
+    this.applySize(t.cols, t.rows, t.version);
+    this.applyPrimary(t.primarySocketId, null, t.version);
+    if (t.status === 'ended') this.markEnded('ended');
+  }
+
+  private applySize(cols: number, rows: number, version: number): boolean {
+    if (version < this.sizeVersion) return false;
+    this.sizeVersion = version;
+    this.cols = clampCols(cols);
+    this.rows = clampRows(rows);
+    // While our own resize is in flight, the reply decides; don't flip back and forth.
+    if (!this.resizing) this.showSize({ cols: this.cols, rows: this.rows });
+    return true;
+  }
+
+  private applyPrimary(socketId: string | null, deviceId: string | null, version: number): boolean {
+    if (version < this.primaryVersion) return false;
+    this.primaryVersion = version;
+    this.primarySocketId = socketId;
+    this.primaryDeviceId = deviceId ?? this.devices.find((d) => d.socketId === socketId)?.deviceId ?? null;
+    this.updateSizeClass();
+    return true;
+  }
+
+  // ---- input -------------------------------------------------------------------------
+
+  private handleInput(data: string): void {
+    if (this.disposed || this.status === 'ended') return;
+    if (!this.ctx.conn.connected) {
+      this.ctx.inputWhileOffline();
+      return;
+    }
+    this.input += data;
+    void this.pumpInput();
+  }
+
+  private async pumpInput(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    let rateLimited = 0;
+    try {
+      // Input needs an attached socket; attach() calls back here when it is.
+      while (this.input.length > 0 && !this.disposed && this.status === 'running') {
+        const chunk = takeChunk(this.input, LIMITS.maxInputLength);
+        this.input = this.input.slice(chunk.length);
+        const r = await this.ctx.conn.request('terminal:input', { terminalId: this.id, data: chunk });
+        if (r.ok) {
+          rateLimited = 0;
+          continue;
+        }
+        if (r.error.code === 'rate_limited' && rateLimited++ < INPUT_RATE_LIMIT_RETRIES) {
+          this.input = chunk + this.input;
+          await sleep(Math.min(2000, 100 * 2 ** Math.min(rateLimited, 5)));
+          continue;
+        }
+        this.input = '';
+        if (r.error.code === 'terminal_ended') this.markEnded('ended');
+        else this.ctx.notify(`Input was not delivered: ${r.error.message}`, 'error');
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  // ---- end and cleanup ---------------------------------------------------------------
+
+  markEnded(text: string): void {
+    if (this.status === 'ended') return;
+    this.status = 'ended';
+    this.endedText = text;
+    this.attachError = '';
+    this.input = '';
+    this.resizeWanted = null;
+    clearTimeout(this.attachRetry);
+    this.term.options.cursorBlink = false;
+    this.term.options.disableStdin = true;
+    this.pane.classList.add('ended');
+    // If the replay is still on its way, attach() writes the banner after it.
+    if (this.seq?.offset != null) this.writeBanner();
+    this.ctx.changed(this);
+  }
+
+  private writeBanner(): void {
+    if (this.bannerWritten) return;
+    this.bannerWritten = true;
+    this.term.write(`\r\n\x1b[0m\x1b[2m[terminal ${this.endedText}]\x1b[0m\r\n`);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.attachGen++;
+    clearTimeout(this.attachRetry);
+    this.seq = null;
+    this.term.dispose();
+    this.pane.remove();
+  }
+}
+
+/**
+ * The size a new terminal should get in `area`: measured with a throwaway xterm so the
+ * cell metrics are exactly what the real one will use. Falls back to 80x24.
+ */
+export function measureFit(area: HTMLElement): Size {
+  const host = h('div', { class: 'term-host' });
+  const pane = h('div', { class: 'term-pane measuring', 'aria-hidden': 'true' }, host);
+  area.append(pane);
+  const term = new Terminal({ ...TERMINAL_OPTIONS, cols: 80, rows: 24 });
+  const fit = new FitAddon();
+  try {
+    term.loadAddon(fit);
+    term.open(host);
+    const d = fit.proposeDimensions();
+    if (d && Number.isFinite(d.cols) && Number.isFinite(d.rows) && d.cols > 0 && d.rows > 0) {
+      return { cols: clampCols(d.cols), rows: clampRows(d.rows) };
+    }
+    return { cols: 80, rows: 24 };
+  } catch {
+    return { cols: 80, rows: 24 };
+  } finally {
+    term.dispose();
+    pane.remove();
+  }
+}
+
+/** At most `max` UTF-16 units, never splitting a surrogate pair. */
+export function takeChunk(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let end = max;
+  const last = s.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return s.slice(0, end);
+}
+
+function clampCols(n: number): number {
+  return Math.max(LIMITS.minCols, Math.min(LIMITS.maxCols, Math.floor(n)));
+}
+
+function clampRows(n: number): number {
+  return Math.max(LIMITS.minRows, Math.min(LIMITS.maxRows, Math.floor(n)));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

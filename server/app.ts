@@ -1,0 +1,145 @@
+// Composition root: builds one ptyhub instance from its configuration, starts it, and
+// stops it gracefully. main.ts and the tests both use this.
+import fs from 'node:fs';
+import os from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { AuthService } from './auth/auth-service.js';
+import { hashToken } from './auth/tokens.js';
+import { CONFIG_KEYS, redactUrl, type Config } from './config/env.js';
+import { createPrismaClient } from './db/client.js';
+import { applyMigrations } from './db/migrate.js';
+import { registerAuthRoutes } from './http/auth-routes.js';
+import { registerHealthRoute, type HealthReport } from './http/health-route.js';
+import { createHttpServer } from './http/http-server.js';
+import type { Logger } from './log/logger.js';
+import { MemoryLockManager } from './locks/memory-locks.js';
+import { MemoryRegistry } from './registry/memory-registry.js';
+import { DbSessionStore } from './sessions/db-store.js';
+import { attachTerminalEvents, createSocketServer, socketEventSink, tokenRoomOf } from './socket/socket-server.js';
+import { IdleReaper } from './terminals/idle-reaper.js';
+import { LocalPtys } from './terminals/local-ptys.js';
+import { PtyRouter } from './terminals/pty-router.js';
+import { shellEnvironment } from './terminals/pty-process.js';
+import { TerminalService } from './terminals/terminal-service.js';
+
+export interface RunningApp {
+  url: string;
+  port: number;
+  serverId: string;
+  stop(reason?: string): Promise<void>;
+}
+
+export function defaultShell(config: Config): string {
+  if (config.SHELL) return config.SHELL;
+  if (process.env.SHELL && fs.existsSync(process.env.SHELL)) return process.env.SHELL;
+  return fs.existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+}
+
+export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+  const started = Date.now();
+  const serverId = config.SERVER_ID;
+
+  const { applied } = await applyMigrations(config.DATABASE_URL, logger);
+  if (applied.length) logger.info({ applied }, 'database migrations applied');
+  const prisma = createPrismaClient(config.DATABASE_URL);
+  const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
+  const store = new DbSessionStore(prisma);
+
+  // Terminals this instance owned before a restart have no pty any more.
+  for (const s of await store.listRunningForServer(serverId)) {
+    await store.end(s.id, { exitCode: null, reason: 'server_restart' });
+  }
+
+  const registry = new MemoryRegistry();
+  const locks = new MemoryLockManager({ ttlMs: config.LOCK_TTL_MS, timeoutMs: config.LOCK_WAIT_MS });
+
+  const http = await createHttpServer({ logger, trustProxy: config.TRUST_PROXY });
+  let shuttingDown = false;
+  const io = createSocketServer(http.server, { allowedOrigins: config.ALLOWED_ORIGINS, auth, logger });
+  io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
+  const sink = socketEventSink(io);
+
+  // The service and the ptys refer to each other: exits are recorded by the service.
+  let service: TerminalService | null = null;
+  const finish = (id: string, code: number | null, signal: number | null, reason: string) =>
+    service!.finish(id, code, signal, reason).catch((err: unknown) => logger.error({ err, terminalId: id }, 'recording the end failed'));
+  const ptys = new LocalPtys({
+    sink,
+    env: shellEnvironment(process.env, CONFIG_KEYS),
+    replayChars: config.REPLAY_BUFFER_CHARS,
+    onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
+  });
+  const router = new PtyRouter(serverId, ptys, (id, reason) => finish(id, null, null, reason));
+  service = new TerminalService({
+    serverId,
+    shell: defaultShell(config),
+    cwd: config.TERMINAL_CWD ?? os.homedir(),
+    maxTerminalsPerUser: config.MAX_TERMINALS_PER_USER,
+    lockWaitMs: config.LOCK_WAIT_MS,
+    lockTtlMs: config.LOCK_TTL_MS,
+    store,
+    registry,
+    locks,
+    sink,
+    ptys: router,
+    spawnLocal: (s) => ptys.spawn(s),
+    logger,
+  });
+  attachTerminalEvents(io, service, { eventsPerSecond: config.SOCKET_EVENTS_PER_SECOND, logger });
+
+  registerAuthRoutes(http, {
+    auth,
+    onLogout: (token) => io.in(tokenRoomOf(hashToken(token))).disconnectSockets(true),
+  });
+  registerHealthRoute(http, async (): Promise<HealthReport> => {
+    const t0 = Date.now();
+    const database = await prisma.$queryRawUnsafe('SELECT 1').then(
+      () => ({ ok: true, latencyMs: Date.now() - t0 }),
+      (err: unknown) => ({ ok: false, error: String(err) }),
+    );
+    return {
+      status: database.ok ? 'ok' : 'unhealthy',
+      serverId,
+      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+      database,
+      redis: { state: 'disabled' },
+      registry: await registry.getStats(),
+      sessions: store.stats(),
+      terminals: ptys.size,
+    };
+  });
+
+  const reaper = new IdleReaper(ptys, registry, config.TERMINAL_IDLE_TIMEOUT_MS, logger);
+  reaper.start();
+
+  await http.listen({ host: config.HOST, port: config.PORT });
+  const port = (http.server.address() as AddressInfo).port;
+  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+  const users = await prisma.user.count();
+  logger.info(
+    { url, host: config.HOST, port, database: redactUrl(config.DATABASE_URL), state: 'memory', serverId },
+    'listening',
+  );
+  logger.info(
+    users === 0
+      ? `No users yet. Create one with: npm run user:add -- <username>  (then sign in at ${url})`
+      : `Sign in at ${url}`,
+  );
+
+  let stopping: Promise<void> | null = null;
+  const stop = (reason = 'shutdown') =>
+    (stopping ??= (async () => {
+      shuttingDown = true;
+      logger.info({ reason }, 'shutting down');
+      reaper.stop();
+      io.emit('server:shutdown', { serverId, reason });
+      await ptys.endAll('shutdown');
+      io.disconnectSockets(true);
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await http.close();
+      await prisma.$disconnect();
+      logger.info('stopped');
+    })());
+
+  return { url, port, serverId, stop };
+}

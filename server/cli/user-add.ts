@@ -1,0 +1,65 @@
+// npm run user:add -- <username> [--reset]
+// Creates a user (or, with --reset, sets a new password). The password is read from
+// stdin when piped, otherwise prompted for.
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/passwords.js';
+import { loadConfig, loadDotEnv } from '../config/env.js';
+import { createPrismaClient } from '../db/client.js';
+import { applyMigrations } from '../db/migrate.js';
+import { createUser, findUserByUsername } from '../db/users.js';
+import { readPassword } from './read-password.js';
+
+const USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+async function main(): Promise<number> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { reset: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  const username = positionals[0];
+  if (values.help || !username || positionals.length > 1) {
+    console.error('usage: npm run user:add -- <username> [--reset]   (password from stdin or a prompt)');
+    return values.help ? 0 : 2;
+  }
+  if (!USERNAME.test(username)) {
+    console.error('username: 1-64 letters, digits, ".", "_" or "-"');
+    return 2;
+  }
+  await loadDotEnv();
+  const config = loadConfig();
+  await applyMigrations(config.DATABASE_URL);
+  const prisma = createPrismaClient(config.DATABASE_URL);
+  try {
+    const existing = await findUserByUsername(prisma, username);
+    if (existing && !values.reset) {
+      console.error(`user "${username}" exists; use --reset to set a new password`);
+      return 1;
+    }
+    const password = await readPassword(`Password for ${username}: `, true);
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      console.error(`password: at least ${MIN_PASSWORD_LENGTH} characters`);
+      return 2;
+    }
+    const passwordHash = await hashPassword(password);
+    if (existing) {
+      await prisma.user.update({ where: { id: existing.id }, data: { passwordHash } });
+      await prisma.authToken.updateMany({ where: { userId: existing.id, revokedAt: null }, data: { revokedAt: new Date() } });
+      console.log(`password of "${username}" changed; existing sign-ins revoked`);
+    } else {
+      await createUser(prisma, { id: randomUUID(), username, passwordHash });
+      console.log(`user "${username}" created`);
+    }
+    return 0;
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`user:add failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

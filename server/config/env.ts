@@ -1,0 +1,106 @@
+// Configuration from environment variables (and .env), validated once at start-up.
+// Every variable is documented in .env.example.
+import os from 'node:os';
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const schema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(3000),
+  SERVER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-" (at most 64)')
+    .optional(),
+  DATABASE_URL: z.string().min(1).default('file:./data/ptyhub.db'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Comma-separated Origins allowed to open WebSockets; default: the server's own. */
+  ALLOWED_ORIGINS: optionalString,
+  /** Set when a reverse proxy sits in front, so request IPs come from X-Forwarded-For. */
+  TRUST_PROXY: z.stringbool().default(false),
+  TOKEN_TTL_HOURS: int(1, 24 * 365).default(24 * 7),
+  SHELL: optionalString,
+  TERMINAL_CWD: optionalString,
+  MAX_TERMINALS_PER_USER: int(1, 1000).default(10),
+  TERMINAL_IDLE_TIMEOUT_MS: int(1000, 7 * 24 * 3600 * 1000).default(30 * 60 * 1000),
+  REPLAY_BUFFER_CHARS: int(1024, 16 * 1024 * 1024).default(256 * 1024),
+  /** Events one socket may send per second (sustained); bursts up to twice that. */
+  SOCKET_EVENTS_PER_SECOND: int(1, 100_000).default(200),
+
+  REDIS_URL: optionalString,
+  REDIS_HOST: optionalString,
+  REDIS_PORT: int(1, 65535).default(6379),
+  REDIS_PASSWORD: optionalString,
+  REDIS_DB: int(0, 1024).default(0),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]{0,64}$/).default('ptyhub:'),
+  REDIS_COMMAND_TIMEOUT_MS: int(50, 60_000).default(2000),
+  REDIS_CONNECT_TIMEOUT_MS: int(100, 60_000).default(5000),
+  HEARTBEAT_TTL_MS: int(1000, 600_000).default(10_000),
+  SESSION_CACHE_TTL_SECONDS: int(1, 30 * 24 * 3600).default(3600),
+  TOMBSTONE_TTL_SECONDS: int(1, 30 * 24 * 3600).default(3600),
+  LOCK_TTL_MS: int(100, 600_000).default(10_000),
+  LOCK_WAIT_MS: int(10, 600_000).default(5000),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+});
+
+export type Env = z.infer<typeof schema>;
+
+/** Every variable ptyhub reads; none of them is passed on to users' shells. */
+export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
+
+export interface Config extends Omit<Env, 'SERVER_ID' | 'ALLOWED_ORIGINS'> {
+  SERVER_ID: string;
+  /** Explicit allow-list, or null for "the server's own origin". */
+  ALLOWED_ORIGINS: string[] | null;
+  redisEnabled: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse and validate; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])] ?? null)})`),
+    );
+  }
+  const e = parsed.data;
+  const origins = e.ALLOWED_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean) ?? null;
+  const badOrigins = (origins ?? []).filter((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
+  if (badOrigins.length) {
+    throw new ConfigError([`ALLOWED_ORIGINS: not an origin like https://host:port: ${badOrigins.join(', ')}`]);
+  }
+  return {
+    ...e,
+    SERVER_ID: e.SERVER_ID ?? `${os.hostname()}-${e.PORT}`,
+    ALLOWED_ORIGINS: origins,
+    redisEnabled: Boolean(e.REDIS_URL || e.REDIS_HOST),
+  };
+}
+
+/** Load `.env` from the working directory if present (real env vars win). */
+export async function loadDotEnv(): Promise<void> {
+  const dotenv = await import('dotenv');
+  dotenv.config({ quiet: true });
+}
+
+/** A URL safe to log: any password replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}

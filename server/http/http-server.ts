@@ -1,0 +1,45 @@
+// The HTTP side: JSON API, health, the built browser client, and security headers.
+import fs from 'node:fs';
+import path from 'node:path';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../log/logger.js';
+import { CLIENT_DIR } from '../paths.js';
+
+
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  // xterm.js sets inline styles on its elements.
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self' ws: wss:",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join('; ');
+
+export async function createHttpServer(opts: { logger: Logger; trustProxy: boolean }): Promise<FastifyInstance> {
+  const app = Fastify({
+    // pino's Logger type is richer than fastify's; the instance is the same pino logger.
+    loggerInstance: opts.logger as unknown as FastifyBaseLogger,
+    trustProxy: opts.trustProxy,
+    bodyLimit: 16 * 1024,
+    disableRequestLogging: true,
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy', CSP);
+  });
+  if (fs.existsSync(path.join(CLIENT_DIR, 'index.html'))) {
+    await app.register(fastifyStatic, { root: CLIENT_DIR, index: 'index.html' });
+  } else {
+    app.get('/', async (_req, reply) =>
+      reply.code(503).type('text/plain').send('The browser client is not built. Run `npm run build`.'),
+    );
+  }
+  return app;
+}

@@ -1,0 +1,44 @@
+// Entry point: `npm start` (built) or `tsx server/main.ts` (source).
+import { startApp } from './app.js';
+import { ConfigError, loadConfig, loadDotEnv } from './config/env.js';
+import { createLogger } from './log/logger.js';
+
+await loadDotEnv();
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`ptyhub: ${err.message}\nSee .env.example for every variable.`);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const logger = createLogger({ level: config.LOG_LEVEL, serverId: config.SERVER_ID });
+
+let app;
+try {
+  app = await startApp(config, logger);
+} catch (err) {
+  logger.fatal({ err }, 'ptyhub could not start');
+  process.exit(1);
+}
+
+const shutdown = (signal: string) => {
+  const timer = setTimeout(() => {
+    logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown timed out; exiting');
+    process.exit(1);
+  }, config.SHUTDOWN_TIMEOUT_MS);
+  timer.unref();
+  app.stop(signal).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
+};
+process.once('SIGTERM', () => shutdown('SIGTERM'));
+process.once('SIGINT', () => shutdown('SIGINT'));

@@ -1,0 +1,359 @@
+// The one Redis connection manager of a process: owns every ioredis client, tracks health
+// with a periodic PING, reconnects with capped, jittered backoff, and makes commands fail
+// fast while Redis is unreachable.
+//
+// Keys are NOT prefixed by ioredis (no `keyPrefix` option): SCAN patterns and keys built
+// inside Lua scripts would escape it. Callers build keys from `manager.prefix`.
+import type { ConnectionOptions } from 'node:tls';
+import { performance } from 'node:perf_hooks';
+import { Redis, type RedisOptions } from 'ioredis';
+import { errorMessage } from './errors.js';
+import { Listeners } from './listeners.js';
+import {
+  RedisUnavailableError,
+  type DuplicateOptions,
+  type LoggerLike,
+  type RedisConnectionManager,
+  type RedisHealth,
+  type RedisManagerEvents,
+  type RedisState,
+} from './types.js';
+
+export interface RedisManagerOptions {
+  /** redis://[user:pass@]host:port/db or rediss:// (TLS). Wins over host/port. */
+  url?: string;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  /** Extra TLS options (CA, servername); rediss:// alone enables TLS with defaults. */
+  tls?: ConnectionOptions;
+  keyPrefix: string;
+  /** Every command, PING included, fails after this long without a reply. */
+  commandTimeoutMs: number;
+  /** TCP/TLS connect timeout of one attempt. */
+  connectTimeoutMs: number;
+  logger: LoggerLike;
+  /** Health check period (default 2000). */
+  pingIntervalMs?: number;
+  /** Reconnect backoff: first ceiling and cap (defaults 100 and 5000). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Consecutive failed PINGs on an open connection before it is dropped and redialled (default 3). */
+  failedPingsBeforeReconnect?: number;
+  /** How long quit() waits for QUIT replies before cutting connections (default 1000). */
+  quitTimeoutMs?: number;
+  /** Shown in CLIENT LIST (default "ptyhub"). */
+  clientName?: string;
+}
+
+/** Full-jitter exponential backoff: uniform in [floor, min(maxMs, baseMs * 2^attempt)]. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(attempt, 0), 30));
+  // A small floor so a burst of failures can never become a tight reconnect loop.
+  const floor = Math.min(10, ceiling);
+  return Math.round(floor + random() * (ceiling - floor));
+}
+
+export function createRedisManager(opts: RedisManagerOptions): RedisConnectionManager {
+  return new Manager(opts);
+}
+
+class Manager implements RedisConnectionManager {
+  readonly enabled: boolean;
+  readonly prefix: string;
+  private currentState: RedisState;
+  private readonly main: Redis | null = null;
+  private readonly extras = new Set<Redis>();
+  private readonly events: Listeners<RedisManagerEvents>;
+  private readonly log: LoggerLike;
+  private readonly pingEveryMs: number;
+  private readonly failedPingLimit: number;
+  private readonly quitTimeoutMs: number;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private pingInFlight = false;
+  private failedPings = 0;
+  private lastPingMs: number | null = null;
+  private lastError: string | null = null;
+  private lastLoggedError: string | null = null;
+  /** One shared "became ready" promise for every waitReady() caller. */
+  private readyWaiter: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | null = null;
+  private endRetryTimer: NodeJS.Timeout | null = null;
+  private endRetries = 0;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly opts: RedisManagerOptions) {
+    this.prefix = opts.keyPrefix;
+    this.log = opts.logger;
+    this.events = new Listeners(opts.logger, 'redis manager');
+    this.pingEveryMs = opts.pingIntervalMs ?? 2000;
+    this.failedPingLimit = opts.failedPingsBeforeReconnect ?? 3;
+    this.quitTimeoutMs = opts.quitTimeoutMs ?? 1000;
+    this.enabled = Boolean(opts.url || opts.host);
+    if (!this.enabled) {
+      this.currentState = 'disabled';
+      return;
+    }
+    this.currentState = 'connecting';
+    this.main = this.newClient('main', false);
+    this.main.on('ready', () => this.onConnectionReady());
+    this.main.on('close', () => this.onConnectionLost(null));
+    this.main.on('end', () => this.onConnectionEnded());
+    this.pingTimer = setInterval(() => void this.ping(), this.pingEveryMs);
+    this.pingTimer.unref();
+    this.main.connect().catch(() => {
+      /* failures are reported through 'error'/'close' and retried by retryStrategy */
+    });
+    this.log.info({ target: this.describeTarget() }, 'redis: connecting');
+  }
+
+  get state(): RedisState {
+    return this.currentState;
+  }
+
+  client(): Redis {
+    if (!this.main) throw new RedisUnavailableError('Redis is not configured (set REDIS_URL or REDIS_HOST)');
+    if (this.currentState === 'closed') throw new RedisUnavailableError('Redis connection manager is closed');
+    return this.main;
+  }
+
+  readyClient(): Redis {
+    const client = this.client();
+    if (this.currentState !== 'ready') {
+      throw new RedisUnavailableError(
+        `Redis is ${this.currentState}${this.lastError ? ` (last error: ${this.lastError})` : ''}`,
+      );
+    }
+    return client;
+  }
+
+  duplicate(name: string, dupOpts: DuplicateOptions = {}): Redis {
+    this.client(); // same availability rules as the main connection
+    const dup = this.newClient(name, dupOpts.offlineQueue ?? false);
+    this.extras.add(dup);
+    dup.on('end', () => {
+      if (this.currentState === 'closed') this.extras.delete(dup);
+    });
+    dup.connect().catch(() => {
+      /* retried by retryStrategy; errors go to the 'error' listener */
+    });
+    return dup;
+  }
+
+  waitReady(timeoutMs: number): Promise<void> {
+    if (this.currentState === 'ready') return Promise.resolve();
+    if (!this.enabled) return Promise.reject(new RedisUnavailableError('Redis is not configured'));
+    if (this.currentState === 'closed') return Promise.reject(new RedisUnavailableError('Redis connection manager is closed'));
+    if (!this.readyWaiter) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {}); // callers get their own rejection below
+      this.readyWaiter = { promise, resolve, reject };
+    }
+    const shared = this.readyWaiter.promise;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new RedisUnavailableError(
+            `Redis not ready within ${timeoutMs} ms (state ${this.currentState}${this.lastError ? `, last error: ${this.lastError}` : ''})`,
+          ),
+        );
+      }, timeoutMs);
+      shared.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  health(): RedisHealth {
+    return { state: this.currentState, lastPingMs: this.lastPingMs, lastError: this.lastError };
+  }
+
+  on<E extends keyof RedisManagerEvents>(event: E, fn: RedisManagerEvents[E]): this {
+    this.events.on(event, fn);
+    return this;
+  }
+
+  off<E extends keyof RedisManagerEvents>(event: E, fn: RedisManagerEvents[E]): this {
+    this.events.off(event, fn);
+    return this;
+  }
+
+  quit(): Promise<void> {
+    if (!this.closing) this.closing = this.close();
+    return this.closing;
+  }
+
+  // --- internals ---------------------------------------------------------------------
+
+  private newClient(name: string, offlineQueue: boolean): Redis {
+    const o = this.opts;
+    const base = o.retryBaseMs ?? 100;
+    const max = o.retryMaxMs ?? 5000;
+    const options: RedisOptions = {
+      lazyConnect: true,
+      // Fail fast: no queueing while disconnected, and commands caught by a connection
+      // loss are rejected at once instead of being replayed later on a new connection.
+      enableOfflineQueue: offlineQueue,
+      maxRetriesPerRequest: offlineQueue ? null : 0,
+      autoResendUnfulfilledCommands: offlineQueue,
+      commandTimeout: o.commandTimeoutMs,
+      connectTimeout: o.connectTimeoutMs,
+      retryStrategy: (attempt: number) => backoffDelay(attempt, base, max),
+      connectionName: `${o.clientName ?? 'ptyhub'}:${name}`,
+      // After quit/disconnect, how long a socket may wait for the peer before being destroyed.
+      disconnectTimeout: this.quitTimeoutMs,
+    };
+    if (o.username !== undefined) options.username = o.username;
+    if (o.password !== undefined) options.password = o.password;
+    if (o.db !== undefined) options.db = o.db;
+    if (o.tls) options.tls = o.tls;
+    let client: Redis;
+    if (o.url) {
+      // URL values win; options above only fill what the URL leaves out. rediss:// => TLS.
+      client = new Redis(o.url, options);
+    } else {
+      options.host = o.host;
+      if (o.port !== undefined) options.port = o.port;
+      client = new Redis(options);
+    }
+    // An ioredis client without an 'error' listener crashes the process on the first error.
+    client.on('error', (err: Error) => this.onClientError(name, err));
+    return client;
+  }
+
+  private describeTarget(): string {
+    if (this.opts.url) return this.opts.url.replace(/\/\/[^@/]*@/, '//***@');
+    return `${this.opts.host}:${this.opts.port ?? 6379}`;
+  }
+
+  private setState(next: RedisState): void {
+    if (next === this.currentState) return;
+    const prev = this.currentState;
+    this.currentState = next;
+    this.log.info({ from: prev, to: next, lastError: this.lastError }, `redis: ${prev} -> ${next}`);
+    this.events.emit('state', next);
+  }
+
+  private onClientError(name: string, err: Error): void {
+    this.lastError = err.message;
+    // An outage produces one error per reconnect attempt: log the first, then quietly.
+    if (err.message !== this.lastLoggedError) {
+      this.lastLoggedError = err.message;
+      this.log.warn({ connection: name, err: err.message }, 'redis: connection error');
+    } else {
+      this.log.debug({ connection: name, err: err.message }, 'redis: connection error (repeated)');
+    }
+  }
+
+  private onConnectionReady(): void {
+    if (this.currentState === 'closed') return;
+    this.failedPings = 0;
+    this.endRetries = 0;
+    this.lastLoggedError = null;
+    this.becomeReady();
+  }
+
+  private becomeReady(): void {
+    if (this.currentState === 'ready') return;
+    this.setState('ready');
+    const waiter = this.readyWaiter;
+    this.readyWaiter = null;
+    waiter?.resolve();
+    this.events.emit('ready');
+  }
+
+  private onConnectionLost(err: Error | null): void {
+    if (this.currentState === 'closed' || this.currentState === 'degraded') return;
+    const wasReady = this.currentState === 'ready';
+    this.setState('degraded');
+    if (wasReady) this.events.emit('down', err ?? (this.lastError ? new Error(this.lastError) : null));
+  }
+
+  /** ioredis gave up on the connection (should not happen with our retryStrategy): redial. */
+  private onConnectionEnded(): void {
+    if (this.currentState === 'closed' || !this.main || this.endRetryTimer) return;
+    this.onConnectionLost(null);
+    const delay = backoffDelay(++this.endRetries, this.opts.retryBaseMs ?? 100, this.opts.retryMaxMs ?? 5000);
+    this.log.warn({ delayMs: delay }, 'redis: connection ended; reconnecting');
+    this.endRetryTimer = setTimeout(() => {
+      this.endRetryTimer = null;
+      if (this.currentState !== 'closed') this.main?.connect().catch(() => {});
+    }, delay);
+    this.endRetryTimer.unref();
+  }
+
+  /** Health check; also what notices a server that accepts bytes but never answers. */
+  private async ping(): Promise<void> {
+    const client = this.main;
+    if (!client || this.pingInFlight || this.currentState === 'closed' || client.status !== 'ready') return;
+    this.pingInFlight = true;
+    const started = performance.now();
+    try {
+      await client.ping(); // bounded by commandTimeout
+      this.lastPingMs = Math.round((performance.now() - started) * 100) / 100;
+      this.failedPings = 0;
+      if (this.currentState === 'degraded' && client.status === 'ready') {
+        this.log.info({ pingMs: this.lastPingMs }, 'redis: answering again');
+        this.becomeReady();
+      }
+    } catch (err) {
+      this.failedPings += 1;
+      this.lastError = `PING failed: ${errorMessage(err)}`;
+      if (this.currentState === 'ready') {
+        this.log.warn({ err: errorMessage(err) }, 'redis: PING failed; marking degraded');
+        this.onConnectionLost(err instanceof Error ? err : new Error(String(err)));
+      }
+      if (this.failedPings >= this.failedPingLimit && client.status === 'ready') {
+        // A half-open or frozen connection never closes on its own: drop it and redial.
+        this.log.warn({ failedPings: this.failedPings }, 'redis: connection unresponsive; reconnecting');
+        this.failedPings = 0;
+        // disconnect(true) would end() politely and wait for a FIN that a frozen peer never
+        // sends; destroying the socket makes ioredis reconnect (retryStrategy) at once.
+        client.stream?.destroy();
+      }
+    } finally {
+      this.pingInFlight = false;
+    }
+  }
+
+  private async close(): Promise<void> {
+    const wasEnabled = this.enabled;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.endRetryTimer) clearTimeout(this.endRetryTimer);
+    this.pingTimer = this.endRetryTimer = null;
+    if (this.currentState !== 'disabled') this.setState('closed');
+    const waiter = this.readyWaiter;
+    this.readyWaiter = null;
+    waiter?.reject(new RedisUnavailableError('Redis connection manager closed'));
+    const clients = [...this.extras, ...(this.main ? [this.main] : [])];
+    this.extras.clear();
+    await Promise.all(clients.map((c) => this.quitClient(c)));
+    if (wasEnabled) this.log.info({}, 'redis: closed');
+  }
+
+  /** QUIT politely when connected, bounded by quitTimeoutMs; then cut the socket regardless. */
+  private async quitClient(client: Redis): Promise<void> {
+    if (client.status === 'ready') {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.quitTimeoutMs);
+      });
+      await Promise.race([client.quit().then(() => undefined, () => undefined), timeout]);
+      clearTimeout(timer);
+    }
+    client.disconnect();
+  }
+}

@@ -1,0 +1,92 @@
+// socket.io server: origin check, token handshake, and the EventSink the core uses.
+import type { Server as HttpServer } from 'node:http';
+import { Server, type ServerOptions } from 'socket.io';
+import type { ClientToServerEvents, ServerToClientEvents } from '../../common/protocol.js';
+import type { AuthService } from '../auth/auth-service.js';
+import { hashToken } from '../auth/tokens.js';
+import type { Logger } from '../log/logger.js';
+import type { EventSink } from '../terminals/ports.js';
+import type { TerminalService } from '../terminals/terminal-service.js';
+import { isOriginAllowed } from './origin-check.js';
+import { handshakeSchema } from './schemas.js';
+import { registerSocketEvents, type SocketData } from './socket-events.js';
+
+export type PtyServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/** Terminal input is at most 64 K characters; leave room for JSON and UTF-8. */
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+export const roomOf = (terminalId: string) => `t:${terminalId}`;
+export const tokenRoomOf = (tokenHash: string) => `token:${tokenHash}`;
+
+export function createSocketServer(
+  http: HttpServer,
+  opts: { allowedOrigins: string[] | null; auth: AuthService; logger: Logger; extra?: Partial<ServerOptions> },
+): PtyServer {
+  const io: PtyServer = new Server(http, {
+    // WebSocket only: no long-polling, so no sticky sessions are needed behind a load balancer.
+    transports: ['websocket'],
+    maxHttpBufferSize: MAX_MESSAGE_BYTES,
+    pingInterval: 10_000,
+    pingTimeout: 10_000,
+    serveClient: false,
+    allowRequest: (req, cb) => {
+      const ok = isOriginAllowed(req, opts.allowedOrigins);
+      if (!ok) opts.logger.warn({ origin: req.headers.origin }, 'websocket from a disallowed origin refused');
+      cb(ok ? null : 'origin not allowed', ok);
+    },
+    ...opts.extra,
+  });
+
+  io.use((socket, next) => {
+    const parsed = handshakeSchema.safeParse(socket.handshake.auth);
+    if (!parsed.success) return next(new Error('unauthorized'));
+    const { token, deviceId, deviceName } = parsed.data;
+    opts.auth.authenticate(token).then(
+      (user) => {
+        if (!user) return next(new Error('unauthorized'));
+        const tokenHash = hashToken(token);
+        socket.data = {
+          caller: { userId: user.id, socketId: socket.id, deviceId, deviceName, connectedAt: Date.now() },
+          username: user.username,
+          tokenHash,
+        };
+        next();
+      },
+      (err: unknown) => {
+        opts.logger.error({ err }, 'authentication failed with an error');
+        next(new Error('unavailable'));
+      },
+    );
+  });
+  return io;
+}
+
+export function attachTerminalEvents(io: PtyServer, service: TerminalService, opts: { eventsPerSecond: number; logger: Logger }): void {
+  io.on('connection', (socket) => {
+    opts.logger.info(
+      { socketId: socket.id, userId: socket.data.caller.userId, deviceId: socket.data.caller.deviceId },
+      'socket connected',
+    );
+    // Lets a logout disconnect every socket opened with that token, on any instance.
+    void socket.join(tokenRoomOf(socket.data.tokenHash));
+    registerSocketEvents(socket, service, opts);
+  });
+}
+
+export function socketEventSink(io: PtyServer): EventSink {
+  return {
+    toTerminal: (terminalId, event, ...args) => {
+      io.to(roomOf(terminalId)).emit(event, ...args);
+    },
+    join: (socketId, terminalId) => {
+      void io.sockets.sockets.get(socketId)?.join(roomOf(terminalId));
+    },
+    leave: (socketId, terminalId) => {
+      void io.sockets.sockets.get(socketId)?.leave(roomOf(terminalId));
+    },
+    dropTerminal: (terminalId) => {
+      io.in(roomOf(terminalId)).socketsLeave(roomOf(terminalId));
+    },
+  };
+}

@@ -1,0 +1,26 @@
+// What the terminal core needs from the outside world, as interfaces, so it knows
+// nothing about socket.io or Redis.
+import type { Replay, ServerToClientEvents } from '../../common/protocol.js';
+import type { TerminalSessionRecord } from '../sessions/types.js';
+
+/** Delivers events to devices. Room broadcasts reach devices on every instance. */
+export interface EventSink {
+  toTerminal<E extends keyof ServerToClientEvents>(terminalId: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
+  /** Put a socket held by this instance into a terminal's room. */
+  join(socketId: string, terminalId: string): void;
+  leave(socketId: string, terminalId: string): void;
+  /** Take every socket, on every instance, out of a terminal's room. */
+  dropTerminal(terminalId: string): void;
+}
+
+/**
+ * Operations on a terminal's pty, which runs on its owner instance. The local owner
+ * applies them directly; another instance forwards them to the owner.
+ */
+export interface PtyOps {
+  input(session: TerminalSessionRecord, data: string): Promise<void>;
+  resize(session: TerminalSessionRecord, cols: number, rows: number): Promise<void>;
+  replay(session: TerminalSessionRecord): Promise<Replay>;
+  /** End the terminal (kill its pty); resolves once it is recorded as ended. */
+  close(session: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void>;
+}

@@ -1,0 +1,117 @@
+// One running shell on this instance: the pty, its replay buffer, and output batching.
+import os from 'node:os';
+import { spawn, type IPty } from 'node-pty';
+import type { Replay } from '../../common/protocol.js';
+import { ReplayBuffer } from './replay-buffer.js';
+
+export interface PtyOptions {
+  shell: string;
+  cwd: string;
+  cols: number;
+  rows: number;
+  env: NodeJS.ProcessEnv;
+  replayChars: number;
+}
+
+export interface PtyExit {
+  exitCode: number | null;
+  signal: number | null;
+}
+
+/** Largest batch of output sent as one event. */
+const MAX_BATCH_CHARS = 64 * 1024;
+
+export class PtyProcess {
+  private readonly pty: IPty;
+  private readonly replay: ReplayBuffer;
+  private pending: string[] = [];
+  private pendingChars = 0;
+  private flushScheduled = false;
+  private exited: PtyExit | null = null;
+
+  constructor(
+    opts: PtyOptions,
+    private readonly onOutput: (data: string, offset: number) => void,
+    private readonly onExit: (exit: PtyExit) => void,
+  ) {
+    this.replay = new ReplayBuffer(opts.replayChars);
+    this.pty = spawn(opts.shell, [], {
+      name: 'xterm-256color',
+      cols: opts.cols,
+      rows: opts.rows,
+      cwd: opts.cwd,
+      env: opts.env,
+    });
+    this.pty.onData((data) => this.collect(data));
+    this.pty.onExit(({ exitCode, signal }) => {
+      this.flush();
+      this.exited = { exitCode: exitCode ?? null, signal: signal || null };
+      this.onExit(this.exited);
+    });
+  }
+
+  get pid(): number {
+    return this.pty.pid;
+  }
+
+  get hasExited(): boolean {
+    return this.exited !== null;
+  }
+
+  write(data: string): void {
+    if (!this.exited) this.pty.write(data);
+  }
+
+  resize(cols: number, rows: number): void {
+    if (!this.exited) this.pty.resize(cols, rows);
+  }
+
+  /** Everything output so far that is still buffered, including unflushed output. */
+  snapshot(): Replay {
+    this.flush();
+    return this.replay.snapshot();
+  }
+
+  kill(signal = 'SIGHUP'): void {
+    if (this.exited) return;
+    try {
+      this.pty.kill(signal);
+    } catch {
+      // already gone: onExit follows
+    }
+  }
+
+  // Output read in one turn of the event loop is sent as one event: fewer, larger
+  // messages (much cheaper through the Redis adapter) without adding latency.
+  private collect(data: string): void {
+    this.pending.push(data);
+    this.pendingChars += data.length;
+    if (this.pendingChars >= MAX_BATCH_CHARS) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pendingChars === 0) return;
+    const data = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
+    this.pending = [];
+    this.pendingChars = 0;
+    const offset = this.replay.append(data);
+    this.onOutput(data, offset);
+  }
+}
+
+/** The environment a user's shell starts with: ptyhub's own settings never leak in. */
+export function shellEnvironment(base: NodeJS.ProcessEnv, secretKeys: readonly string[]): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  for (const key of secretKeys) delete env[key];
+  env.TERM = 'xterm-256color';
+  env.COLORTERM = 'truecolor';
+  env.PTYHUB = '1';
+  env.HOME ??= os.homedir();
+  return env;
+}

@@ -1,0 +1,62 @@
+// The recent output of one terminal, kept so a device that attaches (or re-attaches
+// after a drop) can restore the screen. Offsets count UTF-16 code units of the whole
+// output stream since the terminal started; see common/output-sequencer.ts.
+import type { Replay } from '../../common/protocol.js';
+
+export class ReplayBuffer {
+  private chunks: string[] = [];
+  private length = 0;
+  private startOffset = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  /** Append output; returns the offset of its first character. */
+  append(data: string): number {
+    const offset = this.end;
+    this.chunks.push(data);
+    this.length += data.length;
+    if (this.length > this.capacity) this.trim();
+    return offset;
+  }
+
+  /** Offset just past the newest character. */
+  get end(): number {
+    return this.startOffset + this.length;
+  }
+
+  snapshot(): Replay {
+    if (this.chunks.length > 1) this.chunks = [this.chunks.join('')];
+    return { data: this.chunks[0] ?? '', start: this.startOffset, end: this.end };
+  }
+
+  private trim(): void {
+    let excess = this.length - this.capacity;
+    while (excess > 0 && this.chunks.length > 0) {
+      const first = this.chunks[0]!;
+      if (first.length <= excess) {
+        this.chunks.shift();
+        this.drop(first.length);
+        excess -= first.length;
+        continue;
+      }
+      // Cut inside the chunk, preferably just after a newline so the replay starts at a
+      // line boundary rather than in the middle of an escape sequence.
+      let cut = excess;
+      const newline = first.indexOf('\n', cut);
+      if (newline !== -1 && newline - cut < 4096) cut = newline + 1;
+      else if (isLowSurrogate(first.charCodeAt(cut))) cut += 1;
+      this.chunks[0] = first.slice(cut);
+      this.drop(cut);
+      excess = 0;
+    }
+  }
+
+  private drop(n: number): void {
+    this.length -= n;
+    this.startOffset += n;
+  }
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}

@@ -1,0 +1,380 @@
+// The terminal core: create, list, attach, detach, input, resize, claim, close.
+// It knows nothing about socket.io or Redis: devices are reached through an EventSink,
+// ptys through PtyOps (local or on the owner instance), state through the registry,
+// the session store and the lock manager.
+import { randomUUID } from 'node:crypto';
+import type { DeviceSummary, Replay, TerminalInfo } from '../../common/protocol.js';
+import type { Logger } from '../log/logger.js';
+import type { LockManager } from '../locks/types.js';
+import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
+import { VersionConflictError, type SessionPatch, type SessionStore, type TerminalSessionRecord } from '../sessions/types.js';
+import { notAttached, notFound, ServiceError } from './errors.js';
+import type { EventSink, PtyOps } from './ports.js';
+import { toTerminalInfo } from './terminal-info.js';
+
+export interface Caller {
+  userId: string;
+  socketId: string;
+  deviceId: string;
+  deviceName: string;
+  connectedAt: number;
+}
+
+export interface TerminalServiceOptions {
+  serverId: string;
+  shell: string;
+  cwd: string;
+  maxTerminalsPerUser: number;
+  lockWaitMs: number;
+  lockTtlMs: number;
+  store: SessionStore;
+  registry: UserTerminalRegistry;
+  locks: LockManager;
+  sink: EventSink;
+  ptys: PtyOps;
+  /** Start a pty on this instance for a new session. */
+  spawnLocal: (session: TerminalSessionRecord) => void;
+  logger: Logger;
+}
+
+/** How many times a versioned change is retried after losing a race. */
+const MAX_VERSION_RETRIES = 5;
+/** Minimum time between two activity writes for one terminal / one socket. */
+const TOUCH_INTERVAL_MS = 30_000;
+const PING_INTERVAL_MS = 1_000;
+
+export class TerminalService {
+  /** Terminals each local socket is attached to, with the owner of each. */
+  private readonly attachments = new Map<string, Map<string, TerminalSessionRecord>>();
+  private readonly creating = new Map<string, Promise<unknown>>();
+  private readonly lastTouch = new Map<string, number>();
+  private readonly lastPing = new Map<string, number>();
+
+  constructor(private readonly o: TerminalServiceOptions) {}
+
+  async create(caller: Caller, req: { cols: number; rows: number; title?: string }): Promise<TerminalInfo> {
+    // Creates of one user run one at a time on this instance, so the cap holds.
+    return this.serialize(caller.userId, async () => {
+      const count = await this.o.store.countRunningForUser(caller.userId);
+      if (count >= this.o.maxTerminalsPerUser) {
+        throw new ServiceError('limit_reached', `at most ${this.o.maxTerminalsPerUser} terminals per user`);
+      }
+      const id = randomUUID();
+      const session = await this.o.store.create({
+        id,
+        userId: caller.userId,
+        title: req.title?.trim() || `Terminal ${count + 1}`,
+        shell: this.o.shell,
+        cwd: this.o.cwd,
+        cols: req.cols,
+        rows: req.rows,
+        serverId: this.o.serverId,
+      });
+      try {
+        this.o.spawnLocal(session);
+      } catch (err) {
+        await this.o.store.end(id, { exitCode: null, reason: 'spawn_failed' });
+        throw err;
+      }
+      this.o.logger.info({ terminalId: id, userId: caller.userId, cols: req.cols, rows: req.rows }, 'terminal created');
+      return toTerminalInfo(session, 0);
+    });
+  }
+
+  async list(userId: string): Promise<TerminalInfo[]> {
+    const sessions = await this.o.store.listRunningForUser(userId);
+    const counts = await Promise.all(sessions.map((s) => this.o.registry.getDeviceCount(s.id)));
+    return sessions.map((s, i) => toTerminalInfo(s, counts[i] ?? 0));
+  }
+
+  async attach(caller: Caller, terminalId: string): Promise<{ terminal: TerminalInfo; replay: Replay; devices: DeviceSummary[] }> {
+    const session = await this.owned(caller.userId, terminalId);
+    const device: DeviceInfo = {
+      socketId: caller.socketId,
+      deviceId: caller.deviceId,
+      deviceName: caller.deviceName,
+      serverId: this.o.serverId,
+      userId: caller.userId,
+      connectedAt: caller.connectedAt,
+      lastPingAt: Date.now(),
+    };
+    // Join the room before taking the replay, so no output falls between the two;
+    // output already in the replay is dropped by the client's OutputSequencer.
+    this.o.sink.join(caller.socketId, terminalId);
+    this.local(caller.socketId).set(terminalId, session);
+    try {
+      await this.o.registry.addSocket(terminalId, device);
+      const replay = await this.o.ptys.replay(session);
+      const current = await this.ensurePrimary(terminalId);
+      const devices = await this.broadcastDevices(terminalId);
+      return { terminal: toTerminalInfo(current ?? session, devices.length), replay, devices };
+    } catch (err) {
+      await this.undoAttach(caller.socketId, terminalId);
+      throw err;
+    }
+  }
+
+  async detach(caller: Caller, terminalId: string): Promise<void> {
+    if (!this.attachments.get(caller.socketId)?.has(terminalId)) throw notAttached(terminalId);
+    await this.detachSocket(caller.socketId, terminalId);
+  }
+
+  async input(caller: Caller, terminalId: string, data: string): Promise<void> {
+    const session = this.attached(caller.socketId, terminalId);
+    await this.o.ptys.input(session, data);
+    this.noteActivity(caller.socketId, terminalId);
+  }
+
+  async resize(caller: Caller, terminalId: string, cols: number, rows: number): Promise<{ cols: number; rows: number; version: number }> {
+    this.attached(caller.socketId, terminalId);
+    return this.o.locks.withLock(
+      'resize',
+      terminalId,
+      async () => {
+        // A device that resizes becomes primary: the pty follows the latest writer.
+        const updated = await this.versioned(terminalId, () => ({ cols, rows, primarySocketId: caller.socketId }));
+        await this.o.ptys.resize(updated.after, cols, rows);
+        if (updated.before.primarySocketId !== caller.socketId) {
+          await this.publishPrimary(updated.after);
+        }
+        const v = updated.after.version;
+        this.o.sink.toTerminal(terminalId, 'terminal:resized', { terminalId, cols, rows, version: v });
+        this.noteActivity(caller.socketId, terminalId);
+        return { cols, rows, version: v };
+      },
+      this.lockOptions(),
+    );
+  }
+
+  async claim(caller: Caller, terminalId: string): Promise<{ socketId: string; version: number }> {
+    this.attached(caller.socketId, terminalId);
+    const after = await this.changePrimary(terminalId, () => caller.socketId);
+    return { socketId: caller.socketId, version: after?.version ?? (await this.current(terminalId)).version };
+  }
+
+  async close(caller: Caller, terminalId: string): Promise<void> {
+    const session = await this.owned(caller.userId, terminalId);
+    await this.o.ptys.close(session, 'closed');
+  }
+
+  /** A local socket went away: detach it everywhere; its terminals keep running. */
+  async disconnect(socketId: string): Promise<void> {
+    const mine = [...(this.attachments.get(socketId)?.keys() ?? [])];
+    this.lastPing.delete(socketId);
+    await Promise.allSettled(mine.map((t) => this.detachSocket(socketId, t)));
+    this.attachments.delete(socketId);
+    // Also covers entries this instance wrote but no longer tracks (e.g. after a failed call).
+    await this.o.registry.removeSocketFromAllTerminals(socketId);
+  }
+
+  /**
+   * Called on the owner once a terminal has ended (its pty exited): record it, tell
+   * every device, and forget its attachments.
+   */
+  async finish(terminalId: string, exitCode: number | null, signal: number | null, reason: string): Promise<void> {
+    const ended = await this.o.store.end(terminalId, { exitCode, reason });
+    this.o.sink.toTerminal(terminalId, 'terminal:exit', {
+      terminalId,
+      exitCode,
+      signal,
+      reason: reason as 'exited',
+    });
+    await this.forgetTerminal(terminalId);
+    this.o.logger.info({ terminalId, exitCode, signal, reason, version: ended?.version }, 'terminal ended');
+  }
+
+  /** Drop every attachment of a terminal that has ended (on any instance). */
+  async forgetTerminal(terminalId: string): Promise<void> {
+    this.o.sink.dropTerminal(terminalId);
+    for (const [socketId, terms] of this.attachments) {
+      if (terms.delete(terminalId) && terms.size === 0) this.attachments.delete(socketId);
+    }
+    this.lastTouch.delete(terminalId);
+    const sockets = await this.o.registry.getSocketsForTerminal(terminalId);
+    await Promise.all(sockets.map((s) => this.o.registry.removeSocket(terminalId, s)));
+    await this.o.registry.setPrimarySocket(terminalId, null);
+  }
+
+  /** Local sockets and the terminals they are attached to (for re-publishing). */
+  localAttachments(): Array<{ socketId: string; terminalIds: string[] }> {
+    return [...this.attachments].map(([socketId, t]) => ({ socketId, terminalIds: [...t.keys()] }));
+  }
+
+  // ---- internals ----
+
+  private async owned(userId: string, terminalId: string): Promise<TerminalSessionRecord> {
+    const session = await this.o.store.get(terminalId);
+    // Another user's terminal is reported exactly like a missing one.
+    if (!session || session.userId !== userId) throw notFound(terminalId);
+    return session;
+  }
+
+  private async current(terminalId: string): Promise<TerminalSessionRecord> {
+    const session = await this.o.store.get(terminalId);
+    if (!session) throw new ServiceError('terminal_ended', `terminal ${terminalId} has ended`);
+    return session;
+  }
+
+  private attached(socketId: string, terminalId: string): TerminalSessionRecord {
+    const session = this.attachments.get(socketId)?.get(terminalId);
+    if (!session) throw notAttached(terminalId);
+    return session;
+  }
+
+  private local(socketId: string): Map<string, TerminalSessionRecord> {
+    let terms = this.attachments.get(socketId);
+    if (!terms) this.attachments.set(socketId, (terms = new Map()));
+    return terms;
+  }
+
+  private async undoAttach(socketId: string, terminalId: string): Promise<void> {
+    this.o.sink.leave(socketId, terminalId);
+    this.attachments.get(socketId)?.delete(terminalId);
+    await this.o.registry.removeSocket(terminalId, socketId).catch((err: unknown) => {
+      this.o.logger.warn({ err, terminalId, socketId }, 'could not undo a failed attach in the registry');
+    });
+  }
+
+  private async detachSocket(socketId: string, terminalId: string): Promise<void> {
+    this.o.sink.leave(socketId, terminalId);
+    const terms = this.attachments.get(socketId);
+    terms?.delete(terminalId);
+    if (terms?.size === 0) this.attachments.delete(socketId);
+    await this.o.registry.removeSocket(terminalId, socketId);
+    const session = await this.o.store.get(terminalId);
+    if (!session) return;
+    if (session.primarySocketId === socketId) {
+      // The most recently active remaining device becomes primary (or none).
+      await this.changePrimary(terminalId, async (s) => {
+        const devices = await this.o.registry.getDevicesForTerminal(terminalId);
+        if (s.primarySocketId && s.primarySocketId !== socketId) return undefined; // someone else took it
+        devices.sort((a, b) => b.lastPingAt - a.lastPingAt);
+        return devices[0]?.socketId ?? null;
+      });
+    }
+    await this.broadcastDevices(terminalId);
+  }
+
+  /** The first device to attach becomes primary; also repairs a primary that left. */
+  private async ensurePrimary(terminalId: string): Promise<TerminalSessionRecord | null> {
+    const session = await this.current(terminalId);
+    const sockets = new Set(await this.o.registry.getSocketsForTerminal(terminalId));
+    if (session.primarySocketId && sockets.has(session.primarySocketId)) return session;
+    const after = await this.changePrimary(terminalId, async (s) => {
+      const devices = await this.o.registry.getDevicesForTerminal(terminalId);
+      if (s.primarySocketId && devices.some((d) => d.socketId === s.primarySocketId)) return undefined;
+      devices.sort((a, b) => b.lastPingAt - a.lastPingAt);
+      return devices[0]?.socketId ?? null;
+    });
+    return after ?? (await this.current(terminalId));
+  }
+
+  /**
+   * Change the primary socket under the primary lock. `choose` sees the current session
+   * and returns the new primary, or undefined for "leave it". Returns the new record, or
+   * null when nothing changed.
+   */
+  private async changePrimary(
+    terminalId: string,
+    choose: (s: TerminalSessionRecord) => string | null | undefined | Promise<string | null | undefined>,
+  ): Promise<TerminalSessionRecord | null> {
+    return this.o.locks.withLock(
+      'primary',
+      terminalId,
+      async () => {
+        let changed = false;
+        const updated = await this.versioned(terminalId, async (s) => {
+          const next = await choose(s);
+          changed = next !== undefined && next !== s.primarySocketId;
+          return changed ? { primarySocketId: next ?? null } : null;
+        });
+        if (!changed) return null;
+        await this.publishPrimary(updated.after);
+        return updated.after;
+      },
+      this.lockOptions(),
+    );
+  }
+
+  /**
+   * Read-modify-write with the database's version check, retried when another device
+   * or instance changed the session in between. `patch` returns null for "no change".
+   */
+  private async versioned(
+    terminalId: string,
+    patch: (s: TerminalSessionRecord) => SessionPatch | null | Promise<SessionPatch | null>,
+  ): Promise<{ before: TerminalSessionRecord; after: TerminalSessionRecord }> {
+    for (let attempt = 0; ; attempt++) {
+      const before = await this.current(terminalId);
+      const p = await patch(before);
+      if (!p) return { before, after: before };
+      try {
+        const after = await this.o.store.update(terminalId, before.version, p);
+        return { before, after };
+      } catch (err) {
+        if (!(err instanceof VersionConflictError) || attempt >= MAX_VERSION_RETRIES) throw err;
+      }
+    }
+  }
+
+  private async publishPrimary(session: TerminalSessionRecord): Promise<void> {
+    const socketId = session.primarySocketId;
+    await this.o.registry.setPrimarySocket(session.id, socketId);
+    const device = socketId ? (await this.o.registry.getDevicesForTerminal(session.id)).find((d) => d.socketId === socketId) : undefined;
+    this.o.sink.toTerminal(session.id, 'terminal:primary', {
+      terminalId: session.id,
+      socketId,
+      deviceId: device?.deviceId ?? null,
+      version: session.version,
+    });
+  }
+
+  private async broadcastDevices(terminalId: string): Promise<DeviceSummary[]> {
+    const [devices, primary] = await Promise.all([
+      this.o.registry.getDevicesForTerminal(terminalId),
+      this.o.registry.getPrimarySocket(terminalId),
+    ]);
+    const summaries = devices.map((d) => toDeviceSummary(d, primary));
+    this.o.sink.toTerminal(terminalId, 'terminal:devices', { terminalId, devices: summaries });
+    return summaries;
+  }
+
+  private noteActivity(socketId: string, terminalId: string): void {
+    const now = Date.now();
+    if (now - (this.lastPing.get(socketId) ?? 0) >= PING_INTERVAL_MS) {
+      this.lastPing.set(socketId, now);
+      this.o.registry.updatePing(socketId, now).catch((err: unknown) => this.o.logger.debug({ err }, 'updatePing failed'));
+    }
+    if (now - (this.lastTouch.get(terminalId) ?? 0) >= TOUCH_INTERVAL_MS) {
+      this.lastTouch.set(terminalId, now);
+      this.o.store.touch(terminalId, new Date(now)).catch((err: unknown) => this.o.logger.debug({ err }, 'touch failed'));
+    }
+  }
+
+  private lockOptions() {
+    return { ttlMs: this.o.lockTtlMs, timeoutMs: this.o.lockWaitMs };
+  }
+
+  private async serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.creating.get(key) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(fn);
+    this.creating.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (this.creating.get(key) === run) this.creating.delete(key);
+    }
+  }
+}
+
+export function toDeviceSummary(d: DeviceInfo, primary: string | null): DeviceSummary {
+  return {
+    socketId: d.socketId,
+    deviceId: d.deviceId,
+    deviceName: d.deviceName,
+    serverId: d.serverId,
+    connectedAt: new Date(d.connectedAt).toISOString(),
+    lastPingAt: new Date(d.lastPingAt).toISOString(),
+    primary: d.socketId === primary,
+  };
+}

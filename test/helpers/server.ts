@@ -1,0 +1,144 @@
+// Starts a real ptyhub server as a child process on an ephemeral port, with its own
+// temp SQLite file, for integration tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { hashPassword } from '../../server/auth/passwords.js';
+import { createPrismaClient } from '../../server/db/client.js';
+import { createUser } from '../../server/db/users.js';
+import { PROJECT_ROOT } from '../../server/paths.js';
+
+export interface TestServer {
+  url: string;
+  port: number;
+  serverId: string;
+  databaseUrl: string;
+  dir: string;
+  process: ChildProcess;
+  /** Every log line so far (pino JSON, parsed). */
+  logs: Array<Record<string, unknown>>;
+  addUser(username: string, password: string): Promise<void>;
+  /** Resolves with the first log line matching, waiting up to timeoutMs. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Reuse a directory (and so the database) of an earlier server. */
+  dir?: string;
+  serverId?: string;
+}
+
+/** `node --import <this>` runs the TypeScript sources directly, from any cwd. */
+export const TSX_LOADER = pathToFileURL(path.join(PROJECT_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
+  const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ptyhub-test-'));
+  const databaseUrl = `file:${path.join(dir, 'ptyhub.db')}`;
+  const serverId = opts.serverId ?? `test-${randomUUID().slice(0, 8)}`;
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    LANG: 'C.UTF-8',
+    SHELL: '/bin/bash',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    SERVER_ID: serverId,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'debug',
+    TERMINAL_CWD: dir,
+    ...opts.env,
+  };
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters = new Set<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();
+  const logFile = fs.createWriteStream(path.join(dir, 'server.log'));
+  readline.createInterface({ input: child.stdout! }).on('line', (text) => {
+    logFile.write(`${text}\n`);
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      line = { msg: text };
+    }
+    logs.push(line);
+    for (const w of waiters) if (w.match(line)) (waiters.delete(w), w.resolve(line));
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    logFile.write(d);
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+
+  const waitForLog = (match: (l: Record<string, unknown>) => boolean, timeoutMs = 15_000) => {
+    const seen = logs.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const w = { match, resolve: (l: Record<string, unknown>) => (clearTimeout(timer), resolve(l)) };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`timed out waiting for a log line (server ${serverId}); stderr: ${stderr.slice(-2000)}`));
+      }, timeoutMs);
+      waiters.add(w);
+    });
+  };
+
+  const listening = await Promise.race([
+    waitForLog((l) => l.msg === 'listening', 30_000),
+    exited.then((code) => {
+      throw new Error(`server exited with ${code} before listening: ${stderr.slice(-3000)}`);
+    }),
+  ]);
+  const port = Number(listening.port);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    serverId,
+    databaseUrl,
+    dir,
+    process: child,
+    logs,
+    waitForLog,
+    async addUser(username, password) {
+      const prisma = createPrismaClient(databaseUrl);
+      try {
+        await createUser(prisma, { id: randomUUID(), username, passwordHash: await hashPassword(password) });
+      } finally {
+        await prisma.$disconnect();
+      }
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      return exited;
+    },
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
