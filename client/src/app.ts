@@ -5,7 +5,7 @@ import * as api from './api.js';
 import { Connection, type ConnState } from './connection.js';
 import { getDeviceId, getDeviceName, setDeviceName } from './device.js';
 import { h, setData, setText } from './dom.js';
-import { plural } from './format.js';
+import { endedSentence, plural } from './format.js';
 import type { Session, User } from './session.js';
 import { clearSession } from './session.js';
 import { storageGet, storageSet } from './storage.js';
@@ -495,7 +495,8 @@ export class Workspace implements ViewHost {
     i.state.hidden = v.status === 'running';
 
     if (v.status === 'ended') {
-      setText(i.state, `Terminal ${v.endedText}`);
+      const sentence = endedSentence(v.endedText);
+      setText(i.state, sentence.charAt(0).toUpperCase() + sentence.slice(1));
       return;
     }
     if (!this.conn.connected) {

@@ -9,7 +9,7 @@ export function exitText(e: Pick<ExitEvent, 'reason' | 'exitCode' | 'signal'>): 
     case 'closed':
       return 'closed';
     case 'idle':
-      return 'ended after being idle';
+      return 'closed after being idle';
     case 'owner_lost':
       return 'owner instance lost';
     case 'shutdown':
@@ -17,6 +17,11 @@ export function exitText(e: Pick<ExitEvent, 'reason' | 'exitCode' | 'signal'>): 
     default:
       return `ended (${String(e.reason)})`;
   }
+}
+
+/** "terminal ended: exited with code 0", "terminal ended while this device was …". */
+export function endedSentence(text: string): string {
+  return text.startsWith('ended') ? `terminal ${text}` : `terminal ended: ${text}`;
 }
 
 export function plural(n: number, one: string, many = `${one}s`): string {

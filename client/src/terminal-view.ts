@@ -16,7 +16,7 @@ import {
 import { OutputSequencer } from '../../common/output-sequencer.js';
 import type { Connection } from './connection.js';
 import { h } from './dom.js';
-import { exitText } from './format.js';
+import { endedSentence, exitText } from './format.js';
 import { TERMINAL_OPTIONS } from './theme.js';
 
 export type ViewStatus = 'attaching' | 'running' | 'ended';
@@ -39,6 +39,12 @@ interface Size {
 }
 
 const FULL_RESET = '\x1bc'; // RIS: goes through the write queue, so it stays in order
+/**
+ * Input chunk size, in UTF-16 units. Below LIMITS.maxInputLength on purpose: the server
+ * closes a connection on a socket.io message over 256 KiB, and a chunk full of control
+ * characters grows 6x in JSON (\u00XX). 16 Ki units stay under 100 KiB in the worst case.
+ */
+const INPUT_CHUNK = Math.min(LIMITS.maxInputLength, 16 * 1024);
 const RESIZE_RETRIES = 3;
 const INPUT_RATE_LIMIT_RETRIES = 20;
 
@@ -80,6 +86,7 @@ export class TerminalView {
   private bannerWritten = false;
   /** The foreign size last shown (scroll the host only when it changes). */
   private foreignKey = '';
+  private lastSizeChange = -Infinity;
 
   // ---- input, sent in order, one request in flight, coalescing keystrokes ----
   private input = '';
@@ -238,7 +245,9 @@ export class TerminalView {
   onOutput(e: OutputEvent): void {
     if (!this.seq) return;
     this.seq.push(e);
-    if (this.status === 'running' && !this.unread && !this.ctx.isActive(this)) {
+    // A shell redraws its prompt after a resize: that is not news for the tab.
+    const redraw = performance.now() - this.lastSizeChange < 1000;
+    if (this.status === 'running' && !this.unread && !redraw && !this.ctx.isActive(this)) {
       this.unread = true;
       this.ctx.changed(this);
     }
@@ -366,7 +375,10 @@ export class TerminalView {
   }
 
   private showSize(s: Size): void {
-    if (this.term.cols !== s.cols || this.term.rows !== s.rows) this.term.resize(s.cols, s.rows);
+    if (this.term.cols !== s.cols || this.term.rows !== s.rows) {
+      this.term.resize(s.cols, s.rows);
+      this.lastSizeChange = performance.now();
+    }
     this.updateSizeClass();
   }
 
@@ -431,7 +443,7 @@ export class TerminalView {
     try {
       // Input needs an attached socket; attach() calls back here when it is.
       while (this.input.length > 0 && !this.disposed && this.status === 'running') {
-        const chunk = takeChunk(this.input, LIMITS.maxInputLength);
+        const chunk = takeChunk(this.input, INPUT_CHUNK);
         this.input = this.input.slice(chunk.length);
         const r = await this.ctx.conn.request('terminal:input', { terminalId: this.id, data: chunk });
         if (r.ok) {
@@ -473,7 +485,8 @@ export class TerminalView {
   private writeBanner(): void {
     if (this.bannerWritten) return;
     this.bannerWritten = true;
-    this.term.write(`\r\n\x1b[0m\x1b[2m[terminal ${this.endedText}]\x1b[0m\r\n`);
+    // Dim note under the last output; hide the cursor (nothing can be typed any more).
+    this.term.write(`\r\n\x1b[0m\x1b[2m[${endedSentence(this.endedText)}]\x1b[0m\r\n\x1b[?25l`);
   }
 
   dispose(): void {

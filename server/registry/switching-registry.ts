@@ -8,8 +8,10 @@
 //   succeeds: the change is kept locally, the registry falls back to memory, and the
 //   change is re-published when Redis is back. A call in flight when Redis dies therefore
 //   resolves after at most the command timeout, and later calls do not touch Redis at all.
-// - A write that only concerns another instance's sockets cannot be served locally: it
-//   fails with RedisUnavailableError during an outage.
+// - Removing or pinging a socket we do not hold is best effort (its holder is the source of
+//   truth and re-publishes it): during an outage it answers like memory mode (false / []).
+// - Making another instance's socket the primary cannot be recorded locally: that call
+//   fails with RedisUnavailableError during an outage (RegistryConflictError in memory mode).
 // - Reads fall back to the local copy (single-instance answers) when Redis fails.
 // - On every switch back (manager 'ready', heartbeat 'reclaimed', or a retry after a
 //   failed write) the registry first refreshes the heartbeat (so reapers leave our keys
@@ -132,7 +134,8 @@ export class SwitchingRegistry implements UserTerminalRegistry {
 
   async removeSocket(terminalId: string, socketId: string): Promise<boolean> {
     if (!this.local.hasSocket(socketId)) {
-      return this.remoteWrite('removeSocket', () => this.redis.removeSocket(terminalId, socketId), () => false);
+      // Not ours: best effort in Redis (its holder re-publishes the truth anyway).
+      return this.read('removeSocket', () => this.redis.removeSocket(terminalId, socketId), () => false);
     }
     const removed = this.local.remove(terminalId, socketId);
     await this.mirror('removeSocket', [socketId], [], () => this.redis.removeSocket(terminalId, socketId));
@@ -141,7 +144,7 @@ export class SwitchingRegistry implements UserTerminalRegistry {
 
   async removeSocketFromAllTerminals(socketId: string): Promise<string[]> {
     if (!this.local.hasSocket(socketId)) {
-      return this.remoteWrite('removeSocketFromAllTerminals', () => this.redis.removeSocketFromAllTerminals(socketId), () => []);
+      return this.read('removeSocketFromAllTerminals', () => this.redis.removeSocketFromAllTerminals(socketId), () => []);
     }
     const terms = this.local.removeEverywhere(socketId);
     await this.mirror('removeSocketFromAllTerminals', [socketId], [], () => this.redis.removeSocketFromAllTerminals(socketId));
@@ -153,7 +156,7 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     if (!ours) {
       // Another instance's socket (or none known): only Redis can check and record it.
       if (socketId !== null && this.mode !== 'redis') throw new RegistryConflictError('not_attached', terminalId, socketId);
-      await this.remoteWrite('setPrimarySocket', () => this.redis.setPrimarySocket(terminalId, socketId), () => undefined);
+      await this.remoteWrite('setPrimarySocket', () => this.redis.setPrimarySocket(terminalId, socketId));
       // Redis now has another instance's socket as primary: ours (if any) is no longer it.
       if (socketId !== null && this.mode === 'redis') this.local.setPrimary(terminalId, null);
       return;
@@ -167,7 +170,7 @@ export class SwitchingRegistry implements UserTerminalRegistry {
 
   async updatePing(socketId: string, at: number = Date.now()): Promise<void> {
     if (!this.local.hasSocket(socketId)) {
-      await this.remoteWrite('updatePing', () => this.redis.updatePing(socketId, at), () => undefined);
+      await this.read('updatePing', () => this.redis.updatePing(socketId, at), () => undefined);
       return;
     }
     this.local.updatePing(socketId, at);
@@ -275,8 +278,9 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     }
   }
 
-  private async remoteWrite<T>(what: string, op: () => Promise<T>, memoryAnswer: () => T): Promise<T> {
-    if (this.mode !== 'redis') return memoryAnswer();
+  /** A decision only Redis can record (a primary on another instance's socket): fails during an outage. */
+  private async remoteWrite<T>(what: string, op: () => Promise<T>): Promise<T | undefined> {
+    if (this.mode !== 'redis') return undefined;
     const epoch = this.epoch;
     try {
       return await op();
@@ -286,6 +290,7 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     }
   }
 
+  /** Reads, and best-effort writes about sockets we do not hold: the local answer during an outage. */
   private async read<T>(what: string, fromRedis: () => Promise<T>, fromLocal: () => T): Promise<T> {
     if (this.mode !== 'redis') return fromLocal();
     const epoch = this.epoch;

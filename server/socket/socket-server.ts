@@ -74,7 +74,10 @@ export function attachTerminalEvents(io: PtyServer, service: TerminalService, op
   });
 }
 
-export function socketEventSink(io: PtyServer): EventSink {
+/** Server-to-server event (through the adapter) announcing a terminal's end. */
+export const TERMINAL_ENDED = 'ptyhub:terminal-ended';
+
+export function socketEventSink(io: PtyServer, clustered: boolean): EventSink {
   return {
     toTerminal: (terminalId, event, ...args) => {
       io.to(roomOf(terminalId)).emit(event, ...args);
@@ -87,6 +90,9 @@ export function socketEventSink(io: PtyServer): EventSink {
     },
     dropTerminal: (terminalId) => {
       io.in(roomOf(terminalId)).socketsLeave(roomOf(terminalId));
+    },
+    announceEnded: (terminalId) => {
+      if (clustered) io.serverSideEmit(TERMINAL_ENDED as never, terminalId as never);
     },
   };
 }

@@ -11,6 +11,8 @@ export interface EventSink {
   leave(socketId: string, terminalId: string): void;
   /** Take every socket, on every instance, out of a terminal's room. */
   dropTerminal(terminalId: string): void;
+  /** Tell the other instances a terminal has ended, so they drop their attachments. */
+  announceEnded(terminalId: string): void;
 }
 
 /**

@@ -3,7 +3,7 @@
 // ptys through PtyOps (local or on the owner instance), state through the registry,
 // the session store and the lock manager.
 import { randomUUID } from 'node:crypto';
-import type { DeviceSummary, Replay, TerminalInfo } from '../../common/protocol.js';
+import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import type { LockManager } from '../locks/types.js';
 import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
@@ -168,31 +168,32 @@ export class TerminalService {
   }
 
   /**
-   * Called on the owner once a terminal has ended (its pty exited): record it, tell
-   * every device, and forget its attachments.
+   * Called on the owner once a terminal has ended (its pty exited): record it, then
+   * tell every device and instance.
    */
   async finish(terminalId: string, exitCode: number | null, signal: number | null, reason: string): Promise<void> {
     const ended = await this.o.store.end(terminalId, { exitCode, reason });
-    this.o.sink.toTerminal(terminalId, 'terminal:exit', {
-      terminalId,
-      exitCode,
-      signal,
-      reason: reason as 'exited',
-    });
-    await this.forgetTerminal(terminalId);
+    await this.announceEnded(terminalId, { exitCode, signal, reason: reason as ExitReason });
     this.o.logger.info({ terminalId, exitCode, signal, reason, version: ended?.version }, 'terminal ended');
   }
 
-  /** Drop every attachment of a terminal that has ended (on any instance). */
-  async forgetTerminal(terminalId: string): Promise<void> {
+  /** Tell every device a terminal has ended and drop all its attachments, everywhere. */
+  async announceEnded(terminalId: string, exit: { exitCode: number | null; signal: number | null; reason: ExitReason }): Promise<void> {
+    this.o.sink.toTerminal(terminalId, 'terminal:exit', { terminalId, ...exit });
     this.o.sink.dropTerminal(terminalId);
+    this.o.sink.announceEnded(terminalId);
+    this.forgetLocal(terminalId);
+    const sockets = await this.o.registry.getSocketsForTerminal(terminalId);
+    await Promise.all(sockets.map((s) => this.o.registry.removeSocket(terminalId, s)));
+    await this.o.registry.setPrimarySocket(terminalId, null);
+  }
+
+  /** Forget this instance's attachments to a terminal that has ended. */
+  forgetLocal(terminalId: string): void {
     for (const [socketId, terms] of this.attachments) {
       if (terms.delete(terminalId) && terms.size === 0) this.attachments.delete(socketId);
     }
     this.lastTouch.delete(terminalId);
-    const sockets = await this.o.registry.getSocketsForTerminal(terminalId);
-    await Promise.all(sockets.map((s) => this.o.registry.removeSocket(terminalId, s)));
-    await this.o.registry.setPrimarySocket(terminalId, null);
   }
 
   /** Local sockets and the terminals they are attached to (for re-publishing). */

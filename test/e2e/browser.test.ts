@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { connect, login } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -91,7 +92,7 @@ async function signIn(p: Page, username: string, password: string): Promise<void
 describe('browser client', () => {
   beforeAll(async () => {
     expect(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}`).toBe(true);
-    server = await startServer({ dir: fs.mkdtempSync('/work/main/test-results/e2e-') }); // TEMP workaround
+    server = await startServer();
     await server.addUser(USER, PASSWORD);
     proxy = await startProxy(server.port);
     browser = await chromium.launch({
@@ -246,6 +247,46 @@ describe('browser client', () => {
     await page.waitForFunction(
       () => !document.querySelector('.term-pane.active')?.classList.contains('foreign-size'),
     );
+  });
+
+  it('sends a large paste in chunks, in order', async () => {
+    await page.locator('.term-pane.active .xterm').click();
+    // Raw mode (no 4 KiB line limit), no echo; count what arrives.
+    await page.keyboard.type('stty -icanon -echo; echo ready-$((1+1)); head -c 100000 | wc -c | sed s/^/got-/; stty sane');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, 'ready-2');
+    await page.evaluate((n) => {
+      const ta = document.querySelector('.term-pane.active .xterm-helper-textarea') as HTMLTextAreaElement;
+      const dt = new DataTransfer();
+      dt.setData('text/plain', 'x'.repeat(n - 1) + 'y');
+      ta.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    }, 100_000);
+    await waitForScreen(page, 'got-100000');
+  });
+
+  it('shows a terminal that ended while this device was offline', async () => {
+    await page.locator('.new-tab').click();
+    await page.waitForFunction(() => document.querySelectorAll('.tab[data-status="running"]').length === 2);
+    const id = await page.locator('.tab[data-active="true"]').getAttribute('data-terminal-id');
+    expect(id).toBeTruthy();
+
+    proxy.cut();
+    await page.waitForSelector('#status[data-state="reconnecting"]');
+    // Meanwhile another client closes it.
+    const other = await connect(server.url, { token: await login(server.url, USER, PASSWORD) });
+    try {
+      const r = await other.call('terminal:close', { terminalId: id! });
+      expect(r.ok).toBe(true);
+    } finally {
+      other.close();
+    }
+    proxy.restore();
+
+    await page.waitForSelector('#status[data-state="connected"]', { timeout: 30_000 });
+    await page.waitForSelector(`.tab[data-terminal-id="${id}"][data-status="ended"]`);
+    expect(await page.locator('.term-info .info-state').textContent()).toContain('ended while this device was disconnected');
+    await page.locator('.tab[data-active="true"] .tab-close').click();
+    await page.waitForFunction(() => document.querySelectorAll('.tab').length === 1);
   });
 
   it('marks a terminal ended when its shell exits, and closes tabs', async () => {

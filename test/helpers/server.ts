@@ -40,12 +40,16 @@ export interface StartOptions {
 export const TSX_LOADER = pathToFileURL(path.join(PROJECT_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
 const running = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 process.once('exit', () => {
   for (const p of running) p.kill('SIGKILL');
+  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ptyhub-test-'));
+  // Kept until the test process exits (tests may read the database after a stop).
+  if (!process.env.PTYHUB_KEEP_TEST_DIRS) tempDirs.add(dir);
   const databaseUrl = `file:${path.join(dir, 'ptyhub.db')}`;
   const serverId = opts.serverId ?? `test-${randomUUID().slice(0, 8)}`;
   const env: NodeJS.ProcessEnv = {

@@ -1,0 +1,171 @@
+// Print the live registry in Redis: instances (alive or not), users -> terminals -> devices.
+// Read-only (SCAN, SMEMBERS, GET, HGETALL, PTTL). Uses REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB
+// and REDIS_KEY_PREFIX, from the environment or .env.
+//   npm run inspect            (tsx scripts/inspect.ts)
+//   npm run inspect -- --json  machine-readable
+//   npm run inspect -- --user <userId>
+import { config } from 'dotenv';
+import type { Redis } from 'ioredis';
+import { createRedisManager } from '../server/redis/connection-manager.js';
+import { listServers, type ServerInfo } from '../server/redis/instance-heartbeat.js';
+import { escapeGlob, registryKeys } from '../server/registry/keys.js';
+
+config({ quiet: true });
+
+interface DeviceView {
+  socketId: string;
+  deviceName: string;
+  deviceId: string;
+  serverId: string;
+  connectedAt: number;
+  lastPingAt: number;
+  primary: boolean;
+}
+interface TerminalView {
+  terminalId: string;
+  primary: string | null;
+  devices: DeviceView[];
+}
+interface InstanceView extends ServerInfo {
+  sockets: number;
+}
+
+const args = process.argv.slice(2);
+const asJson = args.includes('--json');
+const userFilter = args.includes('--user') ? args[args.indexOf('--user') + 1] : undefined;
+
+const prefix = process.env.REDIS_KEY_PREFIX ?? 'ptyhub:';
+const url = process.env.REDIS_URL?.trim() || undefined;
+const host = process.env.REDIS_HOST?.trim() || undefined;
+if (!url && !host) {
+  console.error('Set REDIS_URL (or REDIS_HOST) to the Redis ptyhub uses.');
+  process.exit(2);
+}
+const silent = { info() {}, debug() {}, warn() {}, error() {} };
+const manager = createRedisManager({
+  ...(url ? { url } : {}),
+  ...(host ? { host } : {}),
+  ...(process.env.REDIS_PORT ? { port: Number(process.env.REDIS_PORT) } : {}),
+  ...(process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {}),
+  ...(process.env.REDIS_DB ? { db: Number(process.env.REDIS_DB) } : {}),
+  keyPrefix: prefix,
+  commandTimeoutMs: Number(process.env.REDIS_COMMAND_TIMEOUT_MS ?? 5000),
+  connectTimeoutMs: Number(process.env.REDIS_CONNECT_TIMEOUT_MS ?? 5000),
+  logger: silent,
+  clientName: 'ptyhub-inspect',
+});
+
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== '0');
+  return out;
+}
+
+/** Run a pipeline and return its replies, throwing on the first failed command. */
+async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  const replies = (await pipe.exec()) ?? [];
+  return replies.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+async function collect(redis: Redis) {
+  const k = registryKeys(prefix);
+  const p = escapeGlob(prefix);
+
+  // Instances: those listed in <prefix>servers plus any that still own a sockets set.
+  const listed = await listServers(manager);
+  const owners = (await scanKeys(redis, `${p}server:*:sockets`)).map((key) => key.slice(prefix.length + 'server:'.length, -':sockets'.length));
+  const instances: InstanceView[] = listed.map((s) => ({ ...s, sockets: 0 }));
+  for (const id of owners) if (!listed.some((s) => s.serverId === id)) instances.push({ serverId: id, alive: false, ttlMs: null, sockets: 0 });
+  const counts = await exec(instances.reduce((pipe, s) => pipe.scard(k.serverSockets(s.serverId)), redis.pipeline()));
+  instances.forEach((s, i) => (s.sockets = Number(counts[i])));
+  instances.sort((a, b) => (a.serverId < b.serverId ? -1 : 1));
+
+  // Users -> terminals -> devices.
+  const userIds = (await scanKeys(redis, `${p}user:*:terms`))
+    .map((key) => key.slice(prefix.length + 'user:'.length, -':terms'.length))
+    .filter((u) => userFilter === undefined || u === userFilter)
+    .sort();
+  const users: Array<{ userId: string; terminals: TerminalView[] }> = [];
+  for (const userId of userIds) {
+    const terminalIds = (await redis.smembers(k.userTerms(userId))).sort();
+    const terminals: TerminalView[] = [];
+    for (const terminalId of terminalIds) {
+      const [socketIds, primary] = (await exec(redis.pipeline().smembers(k.termSockets(terminalId)).get(k.termPrimary(terminalId)))) as [
+        string[],
+        string | null,
+      ];
+      const hashes = (await exec(socketIds.reduce((pipe, sid) => pipe.hgetall(k.socketDevice(sid)), redis.pipeline()))) as Array<
+        Record<string, string>
+      >;
+      const devices = socketIds
+        .map((socketId, i) => {
+          const h = hashes[i] ?? {};
+          return {
+            socketId,
+            deviceName: h.deviceName ?? '?',
+            deviceId: h.deviceId ?? '?',
+            serverId: h.serverId ?? '?',
+            connectedAt: Number(h.connectedAt ?? 0),
+            lastPingAt: Number(h.lastPingAt ?? 0),
+            primary: socketId === primary,
+          };
+        })
+        .sort((a, b) => a.connectedAt - b.connectedAt);
+      terminals.push({ terminalId, primary, devices });
+    }
+    users.push({ userId, terminals });
+  }
+  return { prefix, at: new Date().toISOString(), instances, users };
+}
+
+function ago(ms: number): string {
+  if (!ms) return 'never';
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? ` ${s % 60}s` : ''} ago`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ago`;
+}
+
+function print(view: Awaited<ReturnType<typeof collect>>): void {
+  const alive = new Map(view.instances.map((s) => [s.serverId, s.alive]));
+  console.log(`ptyhub registry, prefix "${view.prefix}", ${view.at}\n`);
+  console.log(`Instances (${view.instances.length})`);
+  for (const s of view.instances) {
+    const state = s.alive ? `alive  heartbeat ttl ${((s.ttlMs ?? 0) / 1000).toFixed(1)}s` : 'DEAD   heartbeat expired (reaper removes its entries)';
+    console.log(`  ${s.serverId.padEnd(20)} ${state.padEnd(52)} ${s.sockets} socket(s)`);
+  }
+  console.log(`\nUsers (${view.users.length})${userFilter ? ` matching ${userFilter}` : ''}`);
+  for (const u of view.users) {
+    console.log(`  ${u.userId}`);
+    for (const t of u.terminals) {
+      console.log(`    terminal ${t.terminalId}  ${t.devices.length} device(s), primary ${t.primary ?? 'none'}`);
+      for (const d of t.devices) {
+        const server = `${d.serverId}${alive.get(d.serverId) ? '' : ' (DEAD)'}`;
+        console.log(
+          `      ${d.primary ? '*' : '-'} ${d.deviceName} [${d.deviceId}]  socket ${d.socketId}  on ${server}  connected ${ago(d.connectedAt)}  last ping ${ago(d.lastPingAt)}`,
+        );
+      }
+    }
+  }
+  console.log('\n(* = primary device)');
+}
+
+try {
+  await manager.waitReady(Number(process.env.REDIS_CONNECT_TIMEOUT_MS ?? 5000));
+  const view = await collect(manager.readyClient());
+  if (asJson) console.log(JSON.stringify(view, null, 2));
+  else print(view);
+} catch (err) {
+  console.error(`inspect: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+} finally {
+  await manager.quit();
+}

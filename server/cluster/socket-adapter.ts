@@ -1,0 +1,52 @@
+// socket.io's Redis adapter on top of our one connection manager, so a broadcast to a
+// terminal's room reaches devices on every instance.
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Logger } from '../log/logger.js';
+import type { RedisConnectionManager } from '../redis/types.js';
+
+/**
+ * The adapter publishes fire-and-forget and never handles a failed PUBLISH; with the
+ * offline queue off (fail fast), that would be an unhandled rejection during a Redis
+ * outage. This publisher logs the failure instead: local devices are still served by the
+ * adapter's local broadcast, and cross-instance traffic resumes when Redis returns.
+ */
+function safePublisher(redis: RedisConnectionManager, logger: Logger) {
+  let failures = 0;
+  const self = {
+    publish(channel: string, message: string | Buffer): Promise<number> {
+      let sent: Promise<number>;
+      try {
+        sent = redis.readyClient().publish(channel, message);
+      } catch (err) {
+        sent = Promise.reject(err);
+      }
+      return sent.catch((err: unknown) => {
+        // One line per burst, not per message.
+        if (failures++ % 1000 === 0) logger.warn({ err, failures }, 'cross-instance broadcast dropped (Redis unavailable)');
+        return 0;
+      });
+    },
+    // Used by the adapter for PUBSUB NUMSUB (how many instances to expect answers from).
+    send_command(command: string, args: unknown[], cb: (err: Error | null, res?: unknown) => void): void {
+      try {
+        redis
+          .readyClient()
+          .call(command, ...(args as string[]))
+          .then((res) => cb(null, res), (err: Error) => cb(err));
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+    on: () => self,
+    off: () => self,
+  };
+  return self;
+}
+
+export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger) {
+  const subscriber = redis.duplicate('socket.io-adapter', { offlineQueue: true });
+  return createAdapter(safePublisher(redis, logger), subscriber, {
+    key: `${redis.prefix}socket.io`,
+    requestsTimeout: 3000,
+  });
+}

@@ -1,0 +1,253 @@
+// The switching registry against a redis-server that is absent, killed, frozen, restarted.
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisUnavailableError, type RedisConnectionManager } from '../../server/redis/types.js';
+import { LocalRegistryState } from '../../server/registry/local-state.js';
+import { SwitchingRegistry } from '../../server/registry/switching-registry.js';
+import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { device, nextEvent, testLogger, testManager, timed, uniquePrefix } from '../redis/support.js';
+import { attachments, invariantErrors, snapshot } from './redis-snapshot.js';
+
+const COMMAND_TIMEOUT = 300;
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+function setup(url: string, prefix: string, serverId = 'srv-a', commandTimeoutMs = COMMAND_TIMEOUT) {
+  const manager = testManager(url, prefix, { commandTimeoutMs });
+  const registry = new SwitchingRegistry({ manager, serverId, logger: testLogger(`registry ${serverId}`), retryBaseMs: 20, retryMaxMs: 200 });
+  cleanups.push(async () => {
+    await registry.close();
+    await manager.quit();
+  });
+  return { manager, registry };
+}
+
+async function server(port?: number): Promise<RedisServer> {
+  const s = await startRedis(port === undefined ? {} : { port });
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+/** A separate connection that looks at Redis the way another instance would. */
+async function observer(url: string, prefix: string): Promise<RedisConnectionManager> {
+  const m = testManager(url, prefix);
+  cleanups.push(() => m.quit());
+  await m.waitReady(5000);
+  return m;
+}
+
+/** What Redis must hold for one instance's local view (a model fed the same calls). */
+function expectedAttachments(model: LocalRegistryState, terminals: string[]): Record<string, string[]> {
+  return Object.fromEntries(terminals.filter((t) => model.deviceCount(t) > 0).sort().map((t) => [t, model.socketsOf(t)]));
+}
+
+describe('switching registry under Redis faults', () => {
+  it('works without Redis at start, then moves to Redis and publishes its sockets', async () => {
+    const port = await freePort();
+    const prefix = uniquePrefix('absent');
+    const { manager, registry } = setup(`redis://127.0.0.1:${port}`, prefix);
+    await registry.addSocket('t1', device('s1'));
+    await registry.addSocket('t1', device('s2'));
+    await registry.addSocket('t2', device('s3', { userId: 'bob' }));
+    await registry.setPrimarySocket('t1', 's2');
+    await registry.updatePing('s1', 1_800_000_000_000);
+    expect(registry.backend).toBe('memory');
+    expect(manager.state).not.toBe('ready');
+    expect(await registry.getSocketsForTerminal('t1')).toEqual(['s1', 's2']);
+
+    const switched = registry.waitForBackend('redis', 5000);
+    const redisServer = await server(port);
+    await switched;
+
+    const obs = await observer(redisServer.url, prefix);
+    const snap = await snapshot(obs.readyClient(), prefix);
+    expect(invariantErrors(snap)).toEqual([]);
+    expect(attachments(snap)).toEqual({ t1: ['s1', 's2'], t2: ['s3'] });
+    expect(snap.terminals.get('t1')?.primary).toBe('s2');
+    expect(snap.sockets.get('s1')?.device.lastPingAt).toBe('1800000000000');
+    expect(snap.servers.get('srv-a')).toEqual(['s1', 's2', 's3']);
+    expect(await registry.getStats()).toEqual({ backend: 'redis', terminals: 2, sockets: 3, users: 2 });
+  }, 15_000);
+
+  it('keeps serving through kill -9 mid-traffic and re-publishes after a restart on the same port', async () => {
+    const redisServer = await server();
+    const prefix = uniquePrefix('kill9');
+    const { registry } = setup(redisServer.url, prefix);
+    await registry.waitForBackend('redis', 5000);
+
+    // Three writers on disjoint sockets and shared terminals; `model` gets every call too.
+    const model = new LocalRegistryState();
+    const terminals = Array.from({ length: 8 }, (_, i) => `t${i}`);
+    let stop = false;
+    let calls = 0;
+    const failures: unknown[] = [];
+    const writer = async (w: number): Promise<void> => {
+      let n = 0;
+      while (!stop) {
+        const sid = `w${w}-s${n % 40}`;
+        const tid = terminals[(n * 7 + w) % terminals.length]!;
+        const op = n % 5;
+        n++;
+        calls++;
+        try {
+          if (op <= 1) {
+            const d = device(sid, { connectedAt: n });
+            model.add(tid, d);
+            await registry.addSocket(tid, d);
+          } else if (op === 2) {
+            model.remove(tid, sid);
+            await registry.removeSocket(tid, sid);
+          } else if (op === 3) {
+            if (!model.isAttached(tid, sid)) continue;
+            model.setPrimary(tid, sid);
+            await registry.setPrimarySocket(tid, sid);
+          } else {
+            model.updatePing(sid, 1_000_000 + n);
+            await registry.updatePing(sid, 1_000_000 + n);
+          }
+        } catch (err) {
+          failures.push(err);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    const writers = [0, 1, 2].map(writer);
+    const waitCalls = async (k: number): Promise<void> => {
+      const target = calls + k;
+      while (calls < target) await new Promise((r) => setTimeout(r, 5));
+    };
+
+    await waitCalls(300);
+    const down = registry.waitForBackend('memory', 3000);
+    redisServer.kill9();
+    await down;
+    await waitCalls(300); // traffic in memory mode
+    const up = registry.waitForBackend('redis', 5000);
+    await redisServer.restart(); // empty: everything must be re-published
+    await up;
+    await waitCalls(300); // and traffic in redis mode again
+    stop = true;
+    await Promise.all(writers);
+
+    expect(failures).toEqual([]);
+    expect(registry.backend).toBe('redis');
+    const obs = await observer(redisServer.url, prefix);
+    const snap = await snapshot(obs.readyClient(), prefix);
+    expect(invariantErrors(snap)).toEqual([]);
+    expect(attachments(snap)).toEqual(expectedAttachments(model, terminals));
+    for (const t of terminals) expect(snap.terminals.get(t)?.primary ?? null).toBe(model.primaryOf(t));
+    for (const sid of model.allSocketIds()) {
+      expect(Number(snap.sockets.get(sid)?.device.lastPingAt)).toBe(model.device(sid)?.lastPingAt);
+    }
+  }, 20_000);
+
+  it('survives SIGSTOP beyond the command timeout: own writes fall back, foreign ones fail fast, state is right after SIGCONT', async () => {
+    const redisServer = await server();
+    const prefix = uniquePrefix('sigstop');
+    const { registry } = setup(redisServer.url, prefix);
+    const other = setup(redisServer.url, prefix, 'srv-b');
+    await registry.waitForBackend('redis', 5000);
+    await other.registry.waitForBackend('redis', 5000);
+    await registry.addSocket('t1', device('s1'));
+    await registry.addSocket('t1', device('s2'));
+    await other.registry.addSocket('t1', device('b1', { serverId: 'srv-b' }));
+
+    redisServer.pause();
+    // Both calls start in redis mode, so both reach the frozen server.
+    const [foreign, own] = await Promise.all([
+      timed(() => registry.setPrimarySocket('t1', 'b1')), // b1 lives on srv-b: only Redis can record it
+      timed(() => registry.addSocket('t2', device('s9'))), // will run late on the server after SIGCONT
+    ]);
+    expect(foreign.error).toBeInstanceOf(RedisUnavailableError);
+    expect(foreign.ms).toBeLessThan(COMMAND_TIMEOUT + 700);
+    expect(own.error).toBeUndefined();
+    expect(own.ms).toBeLessThan(COMMAND_TIMEOUT + 700);
+    expect(registry.backend).toBe('memory');
+
+    // Now in memory mode: no call touches Redis, so they are immediate.
+    const quick = await timed(async () => {
+      await registry.removeSocket('t2', 's9'); // undoes the add that is still queued on the server
+      expect(await registry.removeSocket('t1', 's1')).toBe(true);
+      await registry.addSocket('t1', device('s3'));
+      await registry.setPrimarySocket('t1', 's3');
+      return registry.getSocketsForTerminal('t1');
+    });
+    expect(quick.error).toBeUndefined();
+    expect(quick.value).toEqual(['s2', 's3']); // local view only (b1 is not ours)
+    expect(quick.ms).toBeLessThan(COMMAND_TIMEOUT / 2);
+
+    await new Promise((r) => setTimeout(r, 1200)); // stay frozen: forced reconnects happen meanwhile
+    const up = registry.waitForBackend('redis', 8000);
+    redisServer.resume();
+    await up;
+
+    const obs = await observer(redisServer.url, prefix);
+    const snap = await snapshot(obs.readyClient(), prefix);
+    expect(invariantErrors(snap)).toEqual([]);
+    expect(attachments(snap)).toEqual({ t1: ['b1', 's2', 's3'] });
+    expect(snap.terminals.get('t1')?.primary).toBe('s3');
+    expect(snap.sockets.has('s9')).toBe(false);
+    expect(snap.sockets.has('s1')).toBe(false);
+    expect(await registry.getSocketsForTerminal('t1')).toEqual(['b1', 's2', 's3']);
+  }, 20_000);
+
+  it('two instances add and remove 1,000 sockets each, concurrently, and the sets come out exact', async () => {
+    const redisServer = await server();
+    const prefix = uniquePrefix('race');
+    // Production-like command timeout: 2,000 concurrent calls on a busy 2-core machine.
+    const a = setup(redisServer.url, prefix, 'srv-a', 2000);
+    const b = setup(redisServer.url, prefix, 'srv-b', 2000);
+    await a.registry.waitForBackend('redis', 5000);
+    await b.registry.waitForBackend('redis', 5000);
+    const N = 1000;
+    const terms = (i: number) => `t${i % 20}`;
+    const hot = (i: number) => `hot${i % 10}`;
+    const sidA = (i: number) => `a${i}`;
+    const sidB = (i: number) => `b${i}`;
+    const dA = (i: number) => device(sidA(i), { serverId: 'srv-a' });
+    const dB = (i: number) => device(sidB(i), { serverId: 'srv-b' });
+    const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+    // A: joins t*, then leaves every third socket; churns the hot terminals (join + leave).
+    const runA = async () => {
+      await Promise.all(range(N).map((i) => a.registry.addSocket(terms(i), dA(i))));
+      await Promise.all([
+        ...range(N).filter((i) => i % 3 === 0).map((i) => a.registry.removeSocketFromAllTerminals(sidA(i))),
+        ...range(200).map(async (i) => {
+          await a.registry.addSocket(hot(i), dA(N + i));
+          await a.registry.removeSocket(hot(i), sidA(N + i));
+        }),
+      ]);
+    };
+    // B: joins t* (shifted), leaves even sockets, and stays on the hot terminals.
+    const runB = async () => {
+      await Promise.all(range(N).map((i) => b.registry.addSocket(terms(i + 7), dB(i))));
+      await Promise.all([
+        ...range(N).filter((i) => i % 2 === 0).map((i) => b.registry.removeSocket(terms(i + 7), sidB(i))),
+        ...range(100).map((i) => b.registry.addSocket(hot(i), dB(N + i))),
+      ]);
+    };
+    await Promise.all([runA(), runB()]);
+
+    const expected: Record<string, string[]> = {};
+    const put = (t: string, s: string) => (expected[t] ??= []).push(s);
+    for (const i of range(N)) if (i % 3 !== 0) put(terms(i), sidA(i));
+    for (const i of range(N)) if (i % 2 !== 0) put(terms(i + 7), sidB(i));
+    for (const i of range(100)) put(hot(i), sidB(N + i));
+    for (const t of Object.keys(expected)) expected[t]!.sort();
+
+    // Had a call timed out, that registry fell back and re-publishes; the result must be the same.
+    await a.registry.waitForBackend('redis', 10_000);
+    await b.registry.waitForBackend('redis', 10_000);
+
+    const obs = await observer(redisServer.url, prefix);
+    const snap = await snapshot(obs.readyClient(), prefix);
+    expect(invariantErrors(snap)).toEqual([]);
+    expect(attachments(snap)).toEqual(Object.fromEntries(Object.entries(expected).sort(([x], [y]) => (x < y ? -1 : 1))));
+    expect(snap.servers.get('srv-a')).toHaveLength(N - Math.ceil(N / 3));
+    expect(snap.servers.get('srv-b')).toHaveLength(N / 2 + 100);
+    expect(snap.users.get('user-1')).toHaveLength(30);
+    expect(await a.registry.getStats()).toEqual({ backend: 'redis', terminals: 30, sockets: N - Math.ceil(N / 3) + N / 2 + 100, users: 1 });
+  }, 30_000);
+});
