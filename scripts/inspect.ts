@@ -140,7 +140,7 @@ function print(view: Awaited<ReturnType<typeof collect>>): void {
   console.log(`Instances (${view.instances.length})`);
   for (const s of view.instances) {
     const state = s.alive ? `alive  heartbeat ttl ${((s.ttlMs ?? 0) / 1000).toFixed(1)}s` : 'DEAD   heartbeat expired (reaper removes its entries)';
-    console.log(`  ${s.serverId.padEnd(20)} ${state.padEnd(52)} ${s.sockets} socket(s)`);
+    console.log(`  ${s.serverId.padEnd(20)} ${state.padEnd(56)} ${s.sockets} socket(s)`);
   }
   console.log(`\nUsers (${view.users.length})${userFilter ? ` matching ${userFilter}` : ''}`);
   for (const u of view.users) {

@@ -12,10 +12,17 @@ import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerHealthRoute, type HealthReport } from './http/health-route.js';
 import { createHttpServer } from './http/http-server.js';
 import type { Logger } from './log/logger.js';
-import { MemoryLockManager } from './locks/memory-locks.js';
-import { MemoryRegistry } from './registry/memory-registry.js';
-import { DbSessionStore } from './sessions/db-store.js';
-import { attachTerminalEvents, createSocketServer, socketEventSink, tokenRoomOf } from './socket/socket-server.js';
+import { OwnerLossWatcher } from './cluster/owner-loss.js';
+import { OwnerRpc } from './cluster/owner-rpc.js';
+import { createClusterAdapter } from './cluster/socket-adapter.js';
+import {
+  attachTerminalEvents,
+  createSocketServer,
+  socketEventSink,
+  TERMINAL_ENDED,
+  tokenRoomOf,
+} from './socket/socket-server.js';
+import { createStateBackends } from './state.js';
 import { IdleReaper } from './terminals/idle-reaper.js';
 import { LocalPtys } from './terminals/local-ptys.js';
 import { PtyRouter } from './terminals/pty-router.js';
@@ -43,21 +50,25 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   if (applied.length) logger.info({ applied }, 'database migrations applied');
   const prisma = createPrismaClient(config.DATABASE_URL);
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
-  const store = new DbSessionStore(prisma);
+  const state = await createStateBackends(config, prisma, logger);
+  const { redis, registry, store, locks } = state;
+  const clustered = redis.enabled;
 
   // Terminals this instance owned before a restart have no pty any more.
   for (const s of await store.listRunningForServer(serverId)) {
     await store.end(s.id, { exitCode: null, reason: 'server_restart' });
   }
 
-  const registry = new MemoryRegistry();
-  const locks = new MemoryLockManager({ ttlMs: config.LOCK_TTL_MS, timeoutMs: config.LOCK_WAIT_MS });
-
   const http = await createHttpServer({ logger, trustProxy: config.TRUST_PROXY });
   let shuttingDown = false;
-  const io = createSocketServer(http.server, { allowedOrigins: config.ALLOWED_ORIGINS, auth, logger });
+  const io = createSocketServer(http.server, {
+    allowedOrigins: config.ALLOWED_ORIGINS,
+    auth,
+    logger,
+    extra: clustered ? { adapter: createClusterAdapter(redis, logger) } : undefined,
+  });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
-  const sink = socketEventSink(io);
+  const sink = socketEventSink(io, clustered);
 
   // The service and the ptys refer to each other: exits are recorded by the service.
   let service: TerminalService | null = null;
@@ -85,7 +96,54 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     spawnLocal: (s) => ptys.spawn(s),
     logger,
   });
-  attachTerminalEvents(io, service, { eventsPerSecond: config.SOCKET_EVENTS_PER_SECOND, logger });
+  const core = service;
+  attachTerminalEvents(io, core, { eventsPerSecond: config.SOCKET_EVENTS_PER_SECOND, logger });
+
+  // ---- other instances ----
+  let rpc: OwnerRpc | null = null;
+  let ownerLoss: OwnerLossWatcher | null = null;
+  if (clustered) {
+    rpc = new OwnerRpc({
+      redis,
+      serverId,
+      logger,
+      timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS * 2,
+      handle: async (op) => {
+        switch (op.op) {
+          case 'input':
+            return ptys.input(op.terminalId, op.data);
+          case 'resize':
+            return ptys.resize(op.terminalId, op.cols, op.rows);
+          case 'replay':
+            return ptys.replay(op.terminalId);
+          case 'close':
+            return ptys.has(op.terminalId) ? ptys.end(op.terminalId, op.reason) : finish(op.terminalId, null, null, op.reason);
+        }
+      },
+    });
+    await rpc.start();
+    router.remote = rpc;
+    io.on(TERMINAL_ENDED as never, ((terminalId: string) => core.forgetLocal(terminalId)) as never);
+    // Devices whose instance died: hand primary on and tell the remaining devices.
+    state.reaper?.on('reaped', (removed) => {
+      const byTerminal = new Map<string, string[]>();
+      for (const r of removed) byTerminal.set(r.terminalId, [...(byTerminal.get(r.terminalId) ?? []), r.socketId]);
+      for (const [terminalId, sockets] of byTerminal) {
+        core.socketsLeft(terminalId, sockets).catch((err: unknown) => logger.warn({ err, terminalId }, 'could not update devices after an instance died'));
+      }
+    });
+    ownerLoss = new OwnerLossWatcher({
+      serverId,
+      redis,
+      store,
+      heartbeatTtlMs: config.HEARTBEAT_TTL_MS,
+      runningOwners: () => state.db.runningOwners(),
+      isAlive: (id) => state.heartbeat!.isAlive(id),
+      onLost: (terminalId) => core.announceEnded(terminalId, { exitCode: null, signal: null, reason: 'owner_lost' }),
+      logger,
+    });
+    ownerLoss.start();
+  }
 
   registerAuthRoutes(http, {
     auth,
@@ -97,14 +155,16 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       () => ({ ok: true, latencyMs: Date.now() - t0 }),
       (err: unknown) => ({ ok: false, error: String(err) }),
     );
+    const redisHealth = redis.health();
+    const degraded = redis.enabled && redisHealth.state !== 'ready';
     return {
-      status: database.ok ? 'ok' : 'unhealthy',
+      status: !database.ok ? 'unhealthy' : degraded ? 'degraded' : 'ok',
       serverId,
       uptimeSeconds: Math.round((Date.now() - started) / 1000),
       database,
-      redis: { state: 'disabled' },
-      registry: await registry.getStats(),
-      sessions: store.stats(),
+      redis: redisHealth,
+      registry: { ...(await registry.getStats().catch(() => ({}))), backend: state.registryBackend() },
+      sessions: { ...store.stats(), pendingInvalidations: store.pendingInvalidations() },
       terminals: ptys.size,
     };
   });
@@ -117,7 +177,15 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
   const users = await prisma.user.count();
   logger.info(
-    { url, host: config.HOST, port, database: redactUrl(config.DATABASE_URL), state: 'memory', serverId },
+    {
+      url,
+      host: config.HOST,
+      port,
+      database: redactUrl(config.DATABASE_URL),
+      state: state.registryBackend(),
+      redis: redis.enabled ? redactUrl(config.REDIS_URL ?? `redis://${config.REDIS_HOST}:${config.REDIS_PORT}`) : 'disabled',
+      serverId,
+    },
     'listening',
   );
   logger.info(
@@ -132,11 +200,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       shuttingDown = true;
       logger.info({ reason }, 'shutting down');
       reaper.stop();
+      ownerLoss?.stop();
       io.emit('server:shutdown', { serverId, reason });
       await ptys.endAll('shutdown');
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
-      await http.close();
+      await http.close().catch(() => undefined);
+      await rpc?.stop();
+      await state.close();
       await prisma.$disconnect();
       logger.info('stopped');
     })());

@@ -11,8 +11,8 @@
 //     (VersionConflictError), the lock only spares pointless conflicts.
 //   - Switching between the two never breaks exclusion inside one instance, since the
 //     local lock is always taken.
-import { errorMessage, isRedisUnavailable } from '../redis/errors.js';
-import type { LoggerLike, RedisConnectionManager } from '../redis/types.js';
+import { errorMessage } from '../redis/errors.js';
+import { RedisUnavailableError, type LoggerLike, type RedisConnectionManager } from '../redis/types.js';
 import { MemoryLockManager } from './memory-locks.js';
 import { RedisLockManager, runWithLock } from './redis-locks.js';
 import type { AcquireOptions, LockHandle, LockKind, LockManager } from './types.js';
@@ -70,7 +70,8 @@ export class FallbackLockManager implements LockManager {
     try {
       remote = await this.remote.acquire(kind, resource, { ttlMs, timeoutMs: Math.max(0, timeoutMs - (Date.now() - started)) });
     } catch (err) {
-      if (isRedisUnavailable(err)) {
+      // (RedisLockManager reports every connection-type failure as RedisUnavailableError.)
+      if (err instanceof RedisUnavailableError) {
         // An outage met while acquiring: what we can offer is the instance-local lock.
         this.noteMode('local', err);
         return local;

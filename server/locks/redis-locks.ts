@@ -154,7 +154,7 @@ export class RedisLockManager implements LockManager {
 
   /** After a failed acquire: remove a SET of ours that may have landed (best effort). */
   private async cleanup(a: Attempt): Promise<void> {
-    if (!a.uncertain || 1) return;
+    if (!a.uncertain) return;
     try {
       const client = this.redis.client(); // also while degraded: it may still get through
       // Plain EVAL, not EVALSHA: a NOSCRIPT answer arriving after our timeout would never be

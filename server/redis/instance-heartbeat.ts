@@ -121,6 +121,26 @@ export async function claimServerId(
   return hb;
 }
 
+/**
+ * For an instance that starts while Redis is unreachable: returns at once and claims the id
+ * when Redis becomes ready (emitting 'reclaimed'), then keeps it alive. If another instance
+ * holds the id by then, it emits 'lost' and refresh() throws ServerIdInUseError, so a
+ * SwitchingRegistry given this heartbeat never publishes under someone else's id.
+ */
+export function startHeartbeat(
+  manager: RedisConnectionManager,
+  serverId: string,
+  ttlMs: number,
+  opts: HeartbeatOptions,
+): InstanceHeartbeat {
+  if (!SERVER_ID_PATTERN.test(serverId)) {
+    throw new Error(`invalid SERVER_ID ${JSON.stringify(serverId)}: use letters, digits, ".", "_" or "-" (at most 64)`);
+  }
+  const hb = new Heartbeat(manager, serverId, ttlMs, opts);
+  hb.start(true);
+  return hb;
+}
+
 class Heartbeat implements InstanceHeartbeat {
   readonly token = randomBytes(16).toString('hex');
   private readonly key: string;
@@ -166,8 +186,9 @@ class Heartbeat implements InstanceHeartbeat {
     this.opts.logger.info({ serverId: this.serverId, ttlMs: this.ttlMs }, 'heartbeat: SERVER_ID claimed');
   }
 
-  start(): void {
+  start(refreshNow = false): void {
     this.manager.on('ready', this.onReady);
+    if (refreshNow && this.manager.state === 'ready') this.onReady();
     this.schedule();
   }
 

@@ -163,9 +163,18 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     }
     const prev = this.local.primaryOf(terminalId);
     this.local.setPrimary(terminalId, socketId);
-    await this.mirror('setPrimarySocket', [], [terminalId], () => this.redis.setPrimarySocket(terminalId, socketId), () => {
-      if (prev === null || this.local.isAttached(terminalId, prev)) this.local.setPrimary(terminalId, prev);
-    });
+    await this.mirror(
+      'setPrimarySocket',
+      [],
+      [terminalId],
+      () => this.redis.setPrimarySocket(terminalId, socketId),
+      () => {
+        if (prev === null || this.local.isAttached(terminalId, prev)) this.local.setPrimary(terminalId, prev);
+      },
+      // Redis says our own attached socket is not attached: Redis lost it (e.g. reaped
+      // during a stall). We are the source of truth: keep ours and re-publish.
+      (err) => err instanceof RegistryConflictError && err.reason === 'not_attached',
+    );
   }
 
   async updatePing(socketId: string, at: number = Date.now()): Promise<void> {
@@ -260,6 +269,7 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     primaries: string[],
     op: () => Promise<unknown>,
     revert?: () => void,
+    redisIsBehind?: (err: unknown) => boolean,
   ): Promise<void> {
     if (this.mode !== 'redis') {
       this.markDirty(sockets, primaries);
@@ -269,12 +279,14 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     try {
       await op();
     } catch (err) {
-      if (!isRedisUnavailable(err)) {
+      const behind = redisIsBehind?.(err) ?? false;
+      if (!isRedisUnavailable(err) && !behind) {
         revert?.(); // Redis refused (e.g. another user's terminal): undo locally too
         throw err;
       }
       this.markDirty(sockets, primaries);
-      if (epoch === this.epoch) this.fallBack(`${what} failed: ${errorMessage(err)}`);
+      if (behind) this.requestResync(`${what}: Redis is missing our state`);
+      else if (epoch === this.epoch) this.fallBack(`${what} failed: ${errorMessage(err)}`);
     }
   }
 

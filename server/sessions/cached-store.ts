@@ -43,7 +43,7 @@ export interface CachedSessionStoreOptions {
   logger: LoggerLike;
   /** Test seams. afterDbRead runs between get()'s database read and its cache fill. */
   hooks?: { afterDbRead?: (id: string) => Promise<void> };
-  /** Backoff of pending-invalidation retries (full jitter; defaults 100 / 5000 ms). */
+  /** Backoff of pending-invalidation retries (defaults 100 / 5000 ms). */
   retryBaseMs?: number;
   retryMaxMs?: number;
   /** Most pending invalidations remembered (default 10000; beyond, the oldest are dropped). */
@@ -362,12 +362,14 @@ export class CachedSessionStore implements SessionStore {
     if (this.closed || this.retryTimer || this.pending.size === 0) return;
     // While Redis is not ready, the 'ready' listener takes over.
     if (this.redis.state !== 'ready') return;
+    // Exponential backoff, jittered over the upper half (a background retry has no reason
+    // to come back at once).
     const ceiling = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** Math.min(this.retryAttempt, 20));
     this.retryAttempt++;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.flushPending();
-    }, Math.round(Math.random() * ceiling));
+    }, Math.round(ceiling / 2 + (Math.random() * ceiling) / 2));
     this.retryTimer.unref();
   }
 

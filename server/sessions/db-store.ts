@@ -59,6 +59,16 @@ export class DbSessionStore implements SessionStore {
     return rows.map(toRecord);
   }
 
+  /** Instances that own at least one running session (for owner-loss detection). */
+  async runningOwners(): Promise<string[]> {
+    const rows = await this.prisma.terminalSession.findMany({
+      where: { status: RUNNING },
+      distinct: ['serverId'],
+      select: { serverId: true },
+    });
+    return rows.map((r) => r.serverId);
+  }
+
   async update(id: string, expectedVersion: number, patch: SessionPatch): Promise<TerminalSessionRecord> {
     // updateManyAndReturn is updateMany with RETURNING: the same single conditional
     // write, and the row read back is exactly the one this write produced.

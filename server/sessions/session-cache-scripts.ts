@@ -1,5 +1,5 @@
 // The session cache's Redis layout and Lua (documented in docs/redis-keys.md, section
-// "Session cache and locks"). One hash per session:
+// "Session cache"). One hash per session:
 //
 //   <prefix>session:<id>   HASH
 //     t  'r' live record | 'x' tombstone (ended) | 'i' invalidation marker

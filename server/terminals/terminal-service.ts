@@ -242,18 +242,28 @@ export class TerminalService {
     terms?.delete(terminalId);
     if (terms?.size === 0) this.attachments.delete(socketId);
     await this.o.registry.removeSocket(terminalId, socketId);
+    await this.socketsLeft(terminalId, [socketId]);
+  }
+
+  /**
+   * Devices left a terminal (detached, disconnected, or their instance died): hand primary
+   * to the most recently active remaining device if needed, and tell everyone.
+   */
+  async socketsLeft(terminalId: string, socketIds: string[]): Promise<void> {
     const session = await this.o.store.get(terminalId);
     if (!session) return;
-    if (session.primarySocketId === socketId) {
-      // The most recently active remaining device becomes primary (or none).
-      await this.changePrimary(terminalId, async (s) => {
-        const devices = await this.o.registry.getDevicesForTerminal(terminalId);
-        if (s.primarySocketId && s.primarySocketId !== socketId) return undefined; // someone else took it
-        devices.sort((a, b) => b.lastPingAt - a.lastPingAt);
-        return devices[0]?.socketId ?? null;
-      });
+    if (session.primarySocketId && socketIds.includes(session.primarySocketId)) {
+      await this.changePrimary(terminalId, (s) =>
+        s.primarySocketId && !socketIds.includes(s.primarySocketId) ? undefined : this.mostRecentDevice(terminalId),
+      );
     }
     await this.broadcastDevices(terminalId);
+  }
+
+  private async mostRecentDevice(terminalId: string): Promise<string | null> {
+    const devices = await this.o.registry.getDevicesForTerminal(terminalId);
+    devices.sort((a, b) => b.lastPingAt - a.lastPingAt);
+    return devices[0]?.socketId ?? null;
   }
 
   /** The first device to attach becomes primary; also repairs a primary that left. */
@@ -262,10 +272,9 @@ export class TerminalService {
     const sockets = new Set(await this.o.registry.getSocketsForTerminal(terminalId));
     if (session.primarySocketId && sockets.has(session.primarySocketId)) return session;
     const after = await this.changePrimary(terminalId, async (s) => {
-      const devices = await this.o.registry.getDevicesForTerminal(terminalId);
-      if (s.primarySocketId && devices.some((d) => d.socketId === s.primarySocketId)) return undefined;
-      devices.sort((a, b) => b.lastPingAt - a.lastPingAt);
-      return devices[0]?.socketId ?? null;
+      const attached = await this.o.registry.getSocketsForTerminal(terminalId);
+      if (s.primarySocketId && attached.includes(s.primarySocketId)) return undefined;
+      return this.mostRecentDevice(terminalId);
     });
     return after ?? (await this.current(terminalId));
   }

@@ -83,10 +83,10 @@ export function lockContract(name: string, setup: () => ContractSetup): void {
     it('extend by the holder keeps the lock past its first TTL', async () => {
       const [a, b] = await setup().managers(2);
       const resource = `res-${randomUUID()}`;
-      const lock = await a!.acquire('resize', resource, { ttlMs: 100 });
+      const lock = await a!.acquire('resize', resource, { ttlMs: 200 });
       expect(await lock.extend(10_000)).toBe(true);
-      // Without the extension this would succeed after ~100 ms.
-      expect(await rejectionOf(b!.acquire('resize', resource, { timeoutMs: 300 }))).toBeInstanceOf(LockTimeoutError);
+      // Without the extension this would succeed after ~200 ms.
+      expect(await rejectionOf(b!.acquire('resize', resource, { timeoutMs: 450 }))).toBeInstanceOf(LockTimeoutError);
       expect(await lock.release()).toBe(true);
     });
 

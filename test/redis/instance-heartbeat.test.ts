@@ -5,10 +5,11 @@ import {
   listServers,
   serversKey,
   ServerIdInUseError,
+  startHeartbeat,
   type InstanceHeartbeat,
 } from '../../server/redis/instance-heartbeat.js';
 import type { RedisConnectionManager } from '../../server/redis/types.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { eventually, testLogger, testManager, timed, uniquePrefix } from './support.js';
 
 let server: RedisServer;
@@ -112,6 +113,30 @@ describe('instance heartbeat', () => {
       { serverId: 'alpha', alive: false, ttlMs: null },
       { serverId: 'beta', alive: false, ttlMs: null },
     ]);
+  });
+
+  it('startHeartbeat claims the id once Redis appears, and reports a taken id as lost', async () => {
+    const port = await freePort();
+    manager = testManager(`redis://127.0.0.1:${port}`, uniquePrefix('hb-late'));
+    const hb = startHeartbeat(manager, 'alpha', 3000, { logger });
+    beats.push(hb);
+    const claimed = new Promise<void>((resolve) => hb.on('reclaimed', resolve));
+    const local = await startRedis({ port });
+    try {
+      await claimed;
+      expect(await hb.isAlive('alpha')).toBe(true);
+      expect(await manager.readyClient().get(heartbeatKey(manager.prefix, 'alpha'))).toBe(hb.token);
+
+      const taken = startHeartbeat(manager, 'alpha', 3000, { logger }); // same id, other process
+      beats.push(taken);
+      const lost = new Promise<Error>((resolve) => taken.on('lost', resolve));
+      expect(await lost).toBeInstanceOf(ServerIdInUseError);
+      await expect(taken.refresh()).rejects.toBeInstanceOf(ServerIdInUseError);
+    } finally {
+      await Promise.all(beats.splice(0).map((b) => b.stop()));
+      await manager.quit();
+      await local.stop();
+    }
   });
 
   it('puts its key back as soon as Redis is ready again after a restart', async () => {

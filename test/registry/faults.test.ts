@@ -1,5 +1,6 @@
 // The switching registry against a redis-server that is absent, killed, frozen, restarted.
 import { afterEach, describe, expect, it } from 'vitest';
+import { heartbeatKey, serversKey, startHeartbeat } from '../../server/redis/instance-heartbeat.js';
 import { RedisUnavailableError, type RedisConnectionManager } from '../../server/redis/types.js';
 import { LocalRegistryState } from '../../server/registry/local-state.js';
 import { SwitchingRegistry } from '../../server/registry/switching-registry.js';
@@ -13,11 +14,14 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-function setup(url: string, prefix: string, serverId = 'srv-a', commandTimeoutMs = COMMAND_TIMEOUT) {
+function setup(url: string, prefix: string, serverId = 'srv-a', commandTimeoutMs = COMMAND_TIMEOUT, withHeartbeat = false) {
   const manager = testManager(url, prefix, { commandTimeoutMs });
-  const registry = new SwitchingRegistry({ manager, serverId, logger: testLogger(`registry ${serverId}`), retryBaseMs: 20, retryMaxMs: 200 });
+  const logger = testLogger(`registry ${serverId}`);
+  const heartbeat = withHeartbeat ? startHeartbeat(manager, serverId, 2000, { logger }) : undefined;
+  const registry = new SwitchingRegistry({ manager, serverId, logger, retryBaseMs: 20, retryMaxMs: 200, ...(heartbeat ? { heartbeat } : {}) });
   cleanups.push(async () => {
     await registry.close();
+    await heartbeat?.stop();
     await manager.quit();
   });
   return { manager, registry };
@@ -46,7 +50,8 @@ describe('switching registry under Redis faults', () => {
   it('works without Redis at start, then moves to Redis and publishes its sockets', async () => {
     const port = await freePort();
     const prefix = uniquePrefix('absent');
-    const { manager, registry } = setup(`redis://127.0.0.1:${port}`, prefix);
+    // The heartbeat cannot claim SERVER_ID yet: it does so when Redis appears, before publishing.
+    const { manager, registry } = setup(`redis://127.0.0.1:${port}`, prefix, 'srv-a', COMMAND_TIMEOUT, true);
     await registry.addSocket('t1', device('s1'));
     await registry.addSocket('t1', device('s2'));
     await registry.addSocket('t2', device('s3', { userId: 'bob' }));
@@ -68,6 +73,8 @@ describe('switching registry under Redis faults', () => {
     expect(snap.sockets.get('s1')?.device.lastPingAt).toBe('1800000000000');
     expect(snap.servers.get('srv-a')).toEqual(['s1', 's2', 's3']);
     expect(await registry.getStats()).toEqual({ backend: 'redis', terminals: 2, sockets: 3, users: 2 });
+    expect(await obs.readyClient().exists(heartbeatKey(prefix, 'srv-a'))).toBe(1);
+    expect(await obs.readyClient().smembers(serversKey(prefix))).toEqual(['srv-a']);
   }, 15_000);
 
   it('keeps serving through kill -9 mid-traffic and re-publishes after a restart on the same port', async () => {
@@ -191,6 +198,23 @@ describe('switching registry under Redis faults', () => {
     expect(snap.sockets.has('s1')).toBe(false);
     expect(await registry.getSocketsForTerminal('t1')).toEqual(['b1', 's2', 's3']);
   }, 20_000);
+
+  it('close({ purge: true }) removes only this instance\'s entries at once', async () => {
+    const redisServer = await server();
+    const prefix = uniquePrefix('purge');
+    const a = setup(redisServer.url, prefix, 'srv-a');
+    const b = setup(redisServer.url, prefix, 'srv-b');
+    await a.registry.waitForBackend('redis', 5000);
+    await b.registry.waitForBackend('redis', 5000);
+    await a.registry.addSocket('t1', device('a1'));
+    await a.registry.setPrimarySocket('t1', 'a1');
+    await b.registry.addSocket('t1', device('b1', { serverId: 'srv-b' }));
+    await a.registry.close({ purge: true });
+    const snap = await snapshot(b.manager.readyClient(), prefix);
+    expect(invariantErrors(snap)).toEqual([]);
+    expect(attachments(snap)).toEqual({ t1: ['b1'] });
+    expect(snap.terminals.get('t1')?.primary).toBeNull();
+  });
 
   it('two instances add and remove 1,000 sockets each, concurrently, and the sets come out exact', async () => {
     const redisServer = await server();

@@ -134,6 +134,8 @@ describe('reaper', () => {
     await a.manager.readyClient().del(heartbeatKey(prefix, 'srv-b'));
     const back = new Promise<void>((resolve) => b.heartbeat.on('reclaimed', resolve));
     expect((await reaper.runOnce()).map((r) => r.socketId)).toEqual(['b1']);
+    // Redis no longer has b1, but b holds it: b keeps its answer and re-publishes.
+    await b.registry.setPrimarySocket('t1', 'b1');
     await back;
     await b.registry.waitForBackend('redis', 5000);
     await eventually(async () => (await a.registry.getSocketsForTerminal('t1')).includes('b1'), 3000, 'b1 re-published');

@@ -1,0 +1,118 @@
+// npm run start:cluster: a local cluster for development and demos.
+// Starts redis-server (unless REDIS_URL or REDIS_HOST is set) and two ptyhub instances,
+// server-1 on port 3000 and server-2 on port 3001, sharing one SQLite database and one
+// Redis. Ctrl-C stops everything.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { loadDotEnv } from '../server/config/env.js';
+import { applyMigrations } from '../server/db/migrate.js';
+import { PROJECT_ROOT } from '../server/paths.js';
+
+await loadDotEnv();
+const { values } = parseArgs({
+  options: {
+    ports: { type: 'string', default: '3000,3001' },
+    'redis-port': { type: 'string', default: '6390' },
+  },
+});
+const ports = values.ports.split(',').map(Number);
+const children: ChildProcess[] = [];
+const DATA = path.join(PROJECT_ROOT, 'data');
+fs.mkdirSync(DATA, { recursive: true });
+
+function pipeLogs(name: string, child: ChildProcess): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    readline.createInterface({ input: stream }).on('line', (line) => {
+      let text = line;
+      try {
+        const j = JSON.parse(line) as { level: number; msg: string; [k: string]: unknown };
+        const { level, msg, time: _t, serverId: _s, pid: _p, hostname: _h, ...rest } = j;
+        const lvl = level >= 50 ? 'ERROR' : level >= 40 ? 'WARN ' : level >= 30 ? 'INFO ' : 'DEBUG';
+        text = `${lvl} ${msg}${Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : ''}`;
+      } catch {
+        /* not JSON: print as is */
+      }
+      console.log(`[${name}] ${text}`);
+    });
+  }
+}
+
+function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve()));
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listens on ${port} after ${timeoutMs} ms`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+let redisUrl = process.env.REDIS_URL;
+if (!redisUrl && !process.env.REDIS_HOST) {
+  const port = Number(values['redis-port']);
+  console.log(`[cluster] starting redis-server on 127.0.0.1:${port}`);
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  redis.once('error', (err) => {
+    console.error(`[cluster] could not start redis-server (${err.message}). Install it (apt-get install redis-server) or set REDIS_URL.`);
+    process.exit(1);
+  });
+  children.push(redis);
+  pipeLogs('redis', redis);
+  await waitForPort(port, 10_000);
+  redisUrl = `redis://127.0.0.1:${port}`;
+}
+
+const databaseUrl = process.env.DATABASE_URL ?? `file:${path.join(DATA, 'ptyhub.db')}`;
+// Migrate once, before the instances start, so they never race for the schema.
+await applyMigrations(databaseUrl);
+
+const entry = path.join(PROJECT_ROOT, 'dist/server/main.js');
+if (!fs.existsSync(entry)) {
+  console.error('[cluster] dist/ is missing: run `npm run build` first (npm run start:cluster does).');
+  process.exit(1);
+}
+ports.forEach((port, i) => {
+  const serverId = `server-${i + 1}`;
+  const child = spawn(process.execPath, [entry], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      SERVER_ID: serverId,
+      REDIS_URL: redisUrl,
+      DATABASE_URL: databaseUrl,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  pipeLogs(serverId, child);
+  child.once('exit', (code) => console.log(`[cluster] ${serverId} exited with ${code}`));
+});
+console.log(`[cluster] instances on ${ports.map((p) => `http://127.0.0.1:${p}`).join(' and ')}; Ctrl-C stops all`);
+
+let stopping = false;
+const stopAll = () => {
+  if (stopping) return;
+  stopping = true;
+  console.log('[cluster] stopping');
+  // Instances first (they tell their devices), Redis last.
+  const instances = children.filter((c) => !c.spawnargs.includes('redis-server') && c.spawnfile !== 'redis-server');
+  const redis = children.filter((c) => !instances.includes(c));
+  Promise.all(instances.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : (c.once('exit', r), c.kill('SIGTERM'))))))
+    .then(() => redis.forEach((c) => c.kill('SIGTERM')))
+    .finally(() => setTimeout(() => process.exit(0), 200).unref());
+};
+process.on('SIGINT', stopAll);
+process.on('SIGTERM', stopAll);

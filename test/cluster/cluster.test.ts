@@ -1,0 +1,176 @@
+// Two ptyhub instances as separate processes, one Redis, one database: a device on any
+// instance can use any terminal of its user, wherever the pty runs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { connect, login, type TestClient } from '../helpers/client.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { eventually, redisRecovered, startServer, type TestServer } from '../helpers/server.js';
+import { cachedSession, keysMentioning, shellSize } from '../helpers/terminal.js';
+
+const PREFIX = 'ptyhub-cluster:';
+let redis: RedisServer;
+let a: TestServer;
+let b: TestServer;
+let c: TestServer | null = null;
+const clients: TestClient[] = [];
+
+const env = (redisUrl: string) => ({
+  REDIS_URL: redisUrl,
+  REDIS_KEY_PREFIX: PREFIX,
+  HEARTBEAT_TTL_MS: '2000',
+  REDIS_COMMAND_TIMEOUT_MS: '1000',
+  LOCK_WAIT_MS: '20000',
+});
+
+async function device(server: TestServer, name: string): Promise<TestClient> {
+  const token = await login(server.url, 'alice', 'alice-password');
+  const client = await connect(server.url, { token, deviceName: name });
+  clients.push(client);
+  return client;
+}
+
+async function create(client: TestClient): Promise<string> {
+  const reply = await client.call('terminal:create', { cols: 80, rows: 24 });
+  if (!reply.ok) throw new Error(reply.error.message);
+  return reply.terminal.id;
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  a = await startServer({ serverId: 'server-a', env: env(redis.url) });
+  b = await startServer({ serverId: 'server-b', dir: a.dir, env: env(redis.url) });
+  await a.addUser('alice', 'alice-password');
+});
+
+afterAll(async () => {
+  for (const cl of clients) cl.close();
+  await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
+  await redis?.stop();
+});
+
+describe('two instances', () => {
+  it('a device on B attaches to a terminal on A, types, and both see the output', async () => {
+    const onA = await device(a, 'laptop-on-a');
+    const onB = await device(b, 'phone-on-b');
+    const id = await create(onA);
+    expect((await onA.attach(id)).ok).toBe(true);
+    await onA.call('terminal:input', { terminalId: id, data: 'echo first-$((20+1))\r' });
+    await onA.waitForOutput(id, 'first-21');
+
+    const listB = await onB.call('terminal:list', {});
+    expect(listB.ok && listB.terminals.find((t) => t.id === id)).toMatchObject({ serverId: 'server-a', deviceCount: 1 });
+    const attach = await onB.attach(id);
+    expect(attach.ok).toBe(true);
+    if (!attach.ok) return;
+    expect(attach.replay.data).toContain('first-21');
+    expect(attach.devices.map((d) => d.serverId).sort()).toEqual(['server-a', 'server-b']);
+
+    await onB.call('terminal:input', { terminalId: id, data: 'echo from-b-$((40+2))\r' });
+    await onB.waitForOutput(id, 'from-b-42');
+    await onA.waitForOutput(id, 'from-b-42');
+    // B's input keeps the order B sent it in.
+    for (const ch of 'echo ordered-abc\r') await onB.call('terminal:input', { terminalId: id, data: ch });
+    await onA.waitForOutput(id, 'ordered-abc\r\n');
+  });
+
+  it('a 5 MB output stream arrives byte-exact and in order on both instances', async () => {
+    const onA = await device(a, 'a');
+    const onB = await device(b, 'b');
+    const id = await create(onA);
+    await onA.attach(id);
+    await onB.attach(id);
+    const script = [
+      'stty -echo -onlcr',
+      'f=$(mktemp)',
+      'head -c 3900000 /dev/urandom | base64 -w 120 > $f',
+      'printf "BEGIN\\n"; cat $f; printf "END\\n"; sha256sum < $f | cut -c1-64 | sed "s/^/SUM=/"',
+    ].join('; ');
+    await onA.call('terminal:input', { terminalId: id, data: `${script}\r` });
+    const doneRe = /SUM=([0-9a-f]{64})/;
+    const outA = await onA.waitForOutput(id, doneRe, 60_000);
+    const outB = await onB.waitForOutput(id, doneRe, 60_000);
+    const sum = outA.match(doneRe)![1];
+    for (const out of [outA, outB]) {
+      const body = out.slice(out.indexOf('BEGIN\n') + 6, out.indexOf('END\n'));
+      expect(body.length).toBeGreaterThan(5_000_000);
+      expect(createHash('sha256').update(body).digest('hex')).toBe(sum);
+    }
+  });
+
+  it('a resize from B is applied to the pty on A, with one version everywhere; concurrent resizes converge', async () => {
+    const onA = await device(a, 'a');
+    const onB = await device(b, 'b');
+    const id = await create(onA);
+    await onA.attach(id);
+    await onB.attach(id);
+    const r = await onB.call('terminal:resize', { terminalId: id, cols: 91, rows: 37 });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(await shellSize(onA, id)).toEqual([91, 37]);
+    const seenA = await onA.waitForEvent('terminal:resized', (p) => p.terminalId === id && p.version === r.version);
+    expect(seenA).toMatchObject({ cols: 91, rows: 37 });
+    const primary = await onA.waitForEvent('terminal:primary', (p) => p.terminalId === id && p.socketId === onB.id);
+    expect(primary.version).toBeLessThanOrEqual(r.version);
+
+    const more = [await device(a, 'a2'), await device(b, 'b2'), await device(b, 'b3')];
+    for (const m of more) await m.attach(id);
+    const all = [onA, onB, ...more];
+    const replies = await Promise.all(
+      all.flatMap((cl, d) => Array.from({ length: 20 }, (_, i) => cl.call('terminal:resize', { terminalId: id, cols: 60 + d, rows: 15 + i }, 60_000))),
+    );
+    expect(replies.every((x) => x.ok)).toBe(true);
+    const versions = replies.map((x) => (x.ok ? x.version : -1));
+    expect(new Set(versions).size).toBe(replies.length);
+    const top = Math.max(...versions);
+    const final = replies.find((x) => x.ok && x.version === top)!;
+    if (!final.ok) return;
+    for (const cl of all) {
+      await cl.waitForEvent('terminal:resized', (p) => p.terminalId === id && p.version === top);
+    }
+    expect(await shellSize(onB, id)).toEqual([final.cols, final.rows]);
+    expect(await cachedSession(redis.url, PREFIX, id)).toMatchObject({ version: top, record: { cols: final.cols, rows: final.rows } });
+  });
+
+  it('redis-server restarted mid-session: cross-instance input and output work again', async () => {
+    const onA = await device(a, 'a');
+    const onB = await device(b, 'b');
+    const id = await create(onA);
+    await onA.attach(id);
+    await onB.attach(id);
+    await onB.call('terminal:input', { terminalId: id, data: 'echo before-$((1+1))\r' });
+    await onB.waitForOutput(id, 'before-2');
+
+    await redis.restart();
+    await Promise.all([redisRecovered(a), redisRecovered(b)]);
+    // Subscriptions come back with the connections; the first request may race them.
+    await eventually(async () => (await onB.call('terminal:input', { terminalId: id, data: 'echo after-$((2+2))\r' })).ok, 'input from B');
+    await onB.waitForOutput(id, 'after-4');
+    await onA.waitForOutput(id, 'after-4');
+    const list = await onB.call('terminal:list', {});
+    expect(list.ok && list.terminals.find((t) => t.id === id)?.deviceCount).toBe(2);
+  });
+
+  it('kill -9 of the owner: devices elsewhere get owner_lost, and nothing of its terminals is left in Redis', async () => {
+    c = await startServer({ serverId: 'server-c', dir: a.dir, env: env(redis.url) });
+    const onC = await device(c, 'on-c');
+    const onB = await device(b, 'on-b');
+    const id = await create(onC);
+    await onC.attach(id);
+    await onB.attach(id);
+    await onB.call('terminal:input', { terminalId: id, data: 'echo alive\r' });
+    await onB.waitForOutput(id, 'alive');
+
+    const killedAt = Date.now();
+    await c.kill9();
+    const exit = await onB.waitForEvent('terminal:exit', (p) => p.terminalId === id, 20_000);
+    expect(exit.reason).toBe('owner_lost');
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+
+    const list = await onB.call('terminal:list', {});
+    expect(list.ok && list.terminals.some((t) => t.id === id)).toBe(false);
+    // Registry entries of the dead instance are reaped; the cache holds only a tombstone.
+    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every((k) => k === `${PREFIX}session:${id}`), 'registry cleanup');
+    expect(await cachedSession(redis.url, PREFIX, id)).toMatchObject({ kind: 'x' });
+    await eventually(async () => (await keysMentioning(redis.url, PREFIX, 'server-c')).length === 0, 'server-c keys gone');
+  });
+});

@@ -1,0 +1,50 @@
+// Small helpers for tests that drive a shell.
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { TestClient } from './client.js';
+
+let counter = 0;
+
+/** Runs `stty size` in the terminal and returns what the shell sees as [cols, rows]. */
+export async function shellSize(c: TestClient, terminalId: string): Promise<[number, number]> {
+  const mark = `SZ${++counter}${randomUUID().slice(0, 6)}`;
+  const reply = await c.call('terminal:input', { terminalId, data: `echo ${mark}-$(stty size | tr ' ' x)-END\r` });
+  if (!reply.ok) throw new Error(`input failed: ${reply.error.message}`);
+  const out = await c.waitForOutput(terminalId, new RegExp(`${mark}-\\d+x\\d+-END`));
+  const m = out.match(new RegExp(`${mark}-(\\d+)x(\\d+)-END`))!;
+  return [Number(m[2]), Number(m[1])];
+}
+
+/** The session cache entry of a terminal, as stored in Redis (null when absent). */
+export async function cachedSession(redisUrl: string, prefix: string, terminalId: string) {
+  const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    const h = await r.hgetall(`${prefix}session:${terminalId}`);
+    if (!h.t) return null;
+    return { kind: h.t, version: Number(h.v), record: h.d ? (JSON.parse(h.d) as { cols: number; rows: number; version: number }) : null };
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Every key under a prefix that mentions a terminal id. */
+export async function keysMentioning(redisUrl: string, prefix: string, id: string): Promise<string[]> {
+  const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      for (const k of keys) {
+        if (k.includes(id)) found.push(k);
+        else if ((await r.type(k)) === 'set' && (await r.sismember(k, id))) found.push(`${k} (member)`);
+      }
+    } while (cursor !== '0');
+    return found;
+  } finally {
+    r.disconnect();
+  }
+}
