@@ -114,6 +114,8 @@ export interface ResizedEvent { terminalId: string; cols: number; rows: number; 
 export interface PrimaryEvent { terminalId: string; socketId: string | null; deviceId: string | null; version: number }
 export interface DevicesEvent { terminalId: string; devices: DeviceSummary[] }
 export interface ServerShutdownEvent { serverId: string; reason: string }
+/** Another device of the same user created a terminal. */
+export interface CreatedEvent { terminal: TerminalInfo }
 
 export interface ServerToClientEvents {
   'terminal:output': (e: OutputEvent) => void;
@@ -121,6 +123,7 @@ export interface ServerToClientEvents {
   'terminal:resized': (e: ResizedEvent) => void;
   'terminal:primary': (e: PrimaryEvent) => void;
   'terminal:devices': (e: DevicesEvent) => void;
+  'terminal:created': (e: CreatedEvent) => void;
   'server:shutdown': (e: ServerShutdownEvent) => void;
 }
 

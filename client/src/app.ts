@@ -388,6 +388,10 @@ export class Workspace implements ViewHost {
     s.on('terminal:resized', (e) => this.views.get(e.terminalId)?.onResized(e));
     s.on('terminal:primary', (e) => this.views.get(e.terminalId)?.onPrimary(e));
     s.on('terminal:devices', (e) => this.views.get(e.terminalId)?.onDevices(e));
+    // Opened on another device: show it here too.
+    s.on('terminal:created', (e) => {
+      if (!this.views.has(e.terminal.id)) void this.syncTerminals(false);
+    });
     s.on('server:shutdown', (e) => {
       this.notify(`The server instance is shutting down${e.reason ? ` (${e.reason})` : ''}. Reconnecting…`, 'info');
     });

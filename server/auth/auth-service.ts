@@ -11,6 +11,11 @@ export interface AuthUser {
   username: string;
 }
 
+export interface Authenticated extends AuthUser {
+  /** When the token used expires. */
+  tokenExpiresAt: Date;
+}
+
 export class AuthService {
   constructor(
     private readonly prisma: PrismaClient,
@@ -32,10 +37,10 @@ export class AuthService {
   }
 
   /** The user a token belongs to, or null if it is unknown, expired or revoked. */
-  async authenticate(token: unknown): Promise<AuthUser | null> {
+  async authenticate(token: unknown): Promise<Authenticated | null> {
     if (!looksLikeToken(token)) return null;
     const row = await findActiveTokenByHash(this.prisma, hashToken(token), new Date());
-    return row ? { id: row.user.id, username: row.user.username } : null;
+    return row ? { id: row.user.id, username: row.user.username, tokenExpiresAt: row.expiresAt } : null;
   }
 
   async logout(token: unknown): Promise<void> {

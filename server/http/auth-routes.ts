@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth-service.js';
+import { LoginThrottle } from '../auth/login-throttle.js';
 
 const loginBody = z.object({
   username: z.string().min(1).max(64),
@@ -17,18 +18,30 @@ export function bearerToken(req: FastifyRequest): string | null {
 
 export function registerAuthRoutes(
   app: FastifyInstance,
-  deps: { auth: AuthService; onLogout: (token: string) => void },
+  deps: { auth: AuthService; onLogout: (token: string) => void; throttle?: LoginThrottle },
 ): void {
+  const throttle = deps.throttle ?? new LoginThrottle();
   app.post('/api/login', async (req, reply) => {
     const parsed = loginBody.safeParse(req.body);
     if (!parsed.success) {
       return reply.code(400).send({ error: { code: 'bad_request', message: 'expected JSON { "username", "password" }' } });
     }
-    const result = await deps.auth.login(parsed.data.username, parsed.data.password);
+    const { username, password } = parsed.data;
+    const waitMs = throttle.retryAfterMs(req.ip, username);
+    if (waitMs > 0) {
+      req.log.warn({ username, ip: req.ip }, 'sign-in throttled');
+      return reply
+        .code(429)
+        .header('retry-after', String(Math.ceil(waitMs / 1000)))
+        .send({ error: { code: 'rate_limited', message: 'too many failed sign-ins; try again later' } });
+    }
+    const result = await deps.auth.login(username, password);
     if (!result) {
-      req.log.info({ username: parsed.data.username }, 'failed sign-in');
+      throttle.recordFailure(req.ip, username);
+      req.log.info({ username, ip: req.ip }, 'failed sign-in');
       return reply.code(401).send({ error: { code: 'unauthorized', message: 'wrong username or password' } });
     }
+    throttle.recordSuccess(req.ip, username);
     req.log.info({ userId: result.user.id }, 'signed in');
     return { token: result.token, user: result.user, expiresAt: result.expiresAt.toISOString() };
   });
@@ -45,6 +58,6 @@ export function registerAuthRoutes(
   app.get('/api/me', async (req, reply) => {
     const user = await deps.auth.authenticate(bearerToken(req));
     if (!user) return reply.code(401).send({ error: { code: 'unauthorized', message: 'sign in first' } });
-    return { user };
+    return { user: { id: user.id, username: user.username }, expiresAt: user.tokenExpiresAt.toISOString() };
   });
 }

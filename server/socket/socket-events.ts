@@ -11,6 +11,7 @@ export interface SocketData {
   caller: Caller;
   username: string;
   tokenHash: string;
+  tokenExpiresAt: number;
 }
 
 export type PtySocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;

@@ -18,6 +18,7 @@ const MAX_MESSAGE_BYTES = 256 * 1024;
 
 export const roomOf = (terminalId: string) => `t:${terminalId}`;
 export const tokenRoomOf = (tokenHash: string) => `token:${tokenHash}`;
+export const userRoomOf = (userId: string) => `u:${userId}`;
 
 export function createSocketServer(
   http: HttpServer,
@@ -50,6 +51,7 @@ export function createSocketServer(
           caller: { userId: user.id, socketId: socket.id, deviceId, deviceName, connectedAt: Date.now() },
           username: user.username,
           tokenHash,
+          tokenExpiresAt: user.tokenExpiresAt.getTime(),
         };
         next();
       },
@@ -69,7 +71,13 @@ export function attachTerminalEvents(io: PtyServer, service: TerminalService, op
       'socket connected',
     );
     // Lets a logout disconnect every socket opened with that token, on any instance.
-    void socket.join(tokenRoomOf(socket.data.tokenHash));
+    void socket.join([tokenRoomOf(socket.data.tokenHash), userRoomOf(socket.data.caller.userId)]);
+    // A socket lives no longer than its token (the client then signs in again).
+    const expiry = setTimeout(() => {
+      opts.logger.info({ socketId: socket.id }, 'token expired; disconnecting');
+      socket.disconnect(true);
+    }, Math.min(Math.max(0, socket.data.tokenExpiresAt - Date.now()), 2 ** 31 - 1));
+    socket.once('disconnect', () => clearTimeout(expiry));
     registerSocketEvents(socket, service, opts);
   });
 }
@@ -81,6 +89,9 @@ export function socketEventSink(io: PtyServer, clustered: boolean): EventSink {
   return {
     toTerminal: (terminalId, event, ...args) => {
       io.to(roomOf(terminalId)).emit(event, ...args);
+    },
+    toUser: (userId, except, event, ...args) => {
+      io.to(userRoomOf(userId)).except(except).emit(event, ...args);
     },
     join: (socketId, terminalId) => {
       void io.sockets.sockets.get(socketId)?.join(roomOf(terminalId));

@@ -40,7 +40,8 @@ export class PtyProcess {
       cols: opts.cols,
       rows: opts.rows,
       cwd: opts.cwd,
-      env: opts.env,
+      // The user's shell sees itself as $SHELL (ptyhub's own SHELL setting is not passed on).
+      env: { ...opts.env, SHELL: opts.shell },
     });
     this.pty.onData((data) => this.collect(data));
     this.pty.onExit(({ exitCode, signal }) => {

@@ -77,7 +77,9 @@ export class TerminalService {
         throw err;
       }
       this.o.logger.info({ terminalId: id, userId: caller.userId, cols: req.cols, rows: req.rows }, 'terminal created');
-      return toTerminalInfo(session, 0);
+      const terminal = toTerminalInfo(session, 0);
+      this.o.sink.toUser(caller.userId, caller.socketId, 'terminal:created', { terminal });
+      return terminal;
     });
   }
 

@@ -1,5 +1,7 @@
 // Accounts, tokens, origins, and the wall between users, for every event.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashToken } from '../../server/auth/tokens.js';
+import { createPrismaClient } from '../../server/db/client.js';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -63,6 +65,28 @@ describe('sign-in over HTTP', () => {
     await disconnected;
     const me = await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${token}` } });
     expect(me.status).toBe(401);
+    await expect(connect(server.url, { token })).rejects.toThrow('unauthorized');
+  });
+});
+
+describe('sign-in throttling and token expiry', () => {
+  it('refuses further attempts with 429 after repeated failures for one username', async () => {
+    for (let i = 0; i < 10; i++) expect((await post('/api/login', { username: 'victim', password: `guess-${i}` })).status).toBe(401);
+    const throttled = await post('/api/login', { username: 'victim', password: 'guess-final' });
+    expect(throttled.status).toBe(429);
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Another account from the same address is not locked out by it.
+    expect((await post('/api/login', { username: 'alice', password: 'alice-password' })).status).toBe(200);
+  });
+
+  it('disconnects a socket when its token expires', async () => {
+    const token = await login(server.url, 'alice', 'alice-password');
+    const prisma = createPrismaClient(server.databaseUrl);
+    await prisma.authToken.update({ where: { tokenHash: hashToken(token) }, data: { expiresAt: new Date(Date.now() + 1500) } });
+    await prisma.$disconnect();
+    const c = track(await connect(server.url, { token }));
+    const reason = await new Promise((resolve) => c.socket.once('disconnect', resolve));
+    expect(reason).toBe('io server disconnect');
     await expect(connect(server.url, { token })).rejects.toThrow('unauthorized');
   });
 });

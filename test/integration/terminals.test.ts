@@ -61,6 +61,10 @@ describe('terminals', () => {
 
     const list = await a.call('terminal:list', {});
     expect(list.ok && list.terminals.find((t) => t.id === id)?.deviceCount).toBe(2);
+    // Devices learn of terminals created elsewhere; the creator is not told twice.
+    const other = await createTerminal(b);
+    await a.waitForEvent('terminal:created', (p) => p.terminal.id === other);
+    expect(b.events.some((e) => e.event === 'terminal:created' && e.payload.terminal.id === other)).toBe(false);
 
     await b.call('terminal:detach', { terminalId: id });
     await a.waitForEvent('terminal:devices', (p) => p.terminalId === id && p.devices.length === 1);
