@@ -25,6 +25,7 @@ interface TerminalView {
   terminalId: string;
   primary: string | null;
   devices: DeviceView[];
+  session: Awaited<ReturnType<typeof cachedSession>>;
 }
 interface InstanceView extends ServerInfo {
   sockets: number;
@@ -119,11 +120,26 @@ async function collect(redis: Redis) {
           };
         })
         .sort((a, b) => a.connectedAt - b.connectedAt);
-      terminals.push({ terminalId, primary, devices });
+      terminals.push({ terminalId, primary, devices, session: await cachedSession(redis, terminalId) });
     }
     users.push({ userId, terminals });
   }
-  return { prefix, at: new Date().toISOString(), instances, users };
+  // Locks held right now, and how the session cache is filled.
+  const lockKeys = await scanKeys(redis, `${p}lock:*`);
+  const ttls = (await exec(lockKeys.reduce((pipe, key) => pipe.pttl(key), redis.pipeline()))) as number[];
+  const locks = lockKeys.map((key, i) => ({ lock: key.slice(prefix.length + 'lock:'.length), ttlMs: ttls[i] ?? -1 }));
+  const sessionKeys = (await scanKeys(redis, `${p}session:*`)).filter((key) => !key.slice(prefix.length + 'session:'.length).includes(':'));
+  const kinds = (await exec(sessionKeys.reduce((pipe, key) => pipe.hget(key, 't'), redis.pipeline()))) as Array<string | null>;
+  const cache = { live: kinds.filter((t) => t === 'r').length, tombstones: kinds.filter((t) => t === 'x').length, markers: kinds.filter((t) => t === 'i').length };
+  return { prefix, at: new Date().toISOString(), instances, users, locks, cache };
+}
+
+/** The session cache entry of a terminal: title, size, version, owner (if cached). */
+async function cachedSession(redis: Redis, terminalId: string) {
+  const h = await redis.hgetall(`${prefix}session:${terminalId}`);
+  if (h.t !== 'r' || !h.d) return h.t === 'x' ? { ended: true as const, version: Number(h.v) } : null;
+  const d = JSON.parse(h.d) as { title: string; cols: number; rows: number; version: number; serverId: string };
+  return { title: d.title, size: `${d.cols}x${d.rows}`, version: d.version, owner: d.serverId };
 }
 
 function ago(ms: number): string {
@@ -146,7 +162,9 @@ function print(view: Awaited<ReturnType<typeof collect>>): void {
   for (const u of view.users) {
     console.log(`  ${u.userId}`);
     for (const t of u.terminals) {
-      console.log(`    terminal ${t.terminalId}  ${t.devices.length} device(s), primary ${t.primary ?? 'none'}`);
+      const s = t.session;
+      const about = !s ? 'not cached' : 'ended' in s ? `ended (tombstone v${s.version})` : `"${s.title}" ${s.size} v${s.version} on ${s.owner}`;
+      console.log(`    terminal ${t.terminalId}  ${about}  ${t.devices.length} device(s), primary ${t.primary ?? 'none'}`);
       for (const d of t.devices) {
         const server = `${d.serverId}${alive.get(d.serverId) ? '' : ' (DEAD)'}`;
         console.log(
@@ -155,6 +173,9 @@ function print(view: Awaited<ReturnType<typeof collect>>): void {
       }
     }
   }
+  console.log(`\nSession cache: ${view.cache.live} live, ${view.cache.tombstones} tombstone(s), ${view.cache.markers} invalidation marker(s)`);
+  console.log(`Locks (${view.locks.length})`);
+  for (const l of view.locks) console.log(`  ${l.lock}  expires in ${l.ttlMs} ms`);
   console.log('\n(* = primary device)');
 }
 

@@ -20,7 +20,8 @@ const { values } = parseArgs({
   },
 });
 const ports = values.ports.split(',').map(Number);
-const children: ChildProcess[] = [];
+const instances: ChildProcess[] = [];
+let redisProcess: ChildProcess | null = null;
 const DATA = path.join(PROJECT_ROOT, 'data');
 fs.mkdirSync(DATA, { recursive: true });
 
@@ -64,12 +65,13 @@ if (!redisUrl && !process.env.REDIS_HOST) {
   console.log(`[cluster] starting redis-server on 127.0.0.1:${port}`);
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   redis.once('error', (err) => {
     console.error(`[cluster] could not start redis-server (${err.message}). Install it (apt-get install redis-server) or set REDIS_URL.`);
     process.exit(1);
   });
-  children.push(redis);
+  redisProcess = redis;
   pipeLogs('redis', redis);
   await waitForPort(port, 10_000);
   redisUrl = `redis://127.0.0.1:${port}`;
@@ -95,8 +97,10 @@ ports.forEach((port, i) => {
       DATABASE_URL: databaseUrl,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Own process group: Ctrl-C reaches only this script, which stops the instances in order.
+    detached: true,
   });
-  children.push(child);
+  instances.push(child);
   pipeLogs(serverId, child);
   child.once('exit', (code) => console.log(`[cluster] ${serverId} exited with ${code}`));
 });
@@ -107,12 +111,16 @@ const stopAll = () => {
   if (stopping) return;
   stopping = true;
   console.log('[cluster] stopping');
-  // Instances first (they tell their devices), Redis last.
-  const instances = children.filter((c) => !c.spawnargs.includes('redis-server') && c.spawnfile !== 'redis-server');
-  const redis = children.filter((c) => !instances.includes(c));
-  Promise.all(instances.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : (c.once('exit', r), c.kill('SIGTERM'))))))
-    .then(() => redis.forEach((c) => c.kill('SIGTERM')))
-    .finally(() => setTimeout(() => process.exit(0), 200).unref());
+  // Instances first (they tell their devices and end their terminals), Redis last.
+  const exited = (c: ChildProcess) =>
+    new Promise((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve(null);
+      c.once('exit', resolve);
+      c.kill('SIGTERM');
+    });
+  Promise.all(instances.map(exited))
+    .then(() => redisProcess && exited(redisProcess))
+    .finally(() => process.exit(0));
 };
 process.on('SIGINT', stopAll);
 process.on('SIGTERM', stopAll);

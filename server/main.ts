@@ -26,7 +26,15 @@ try {
   process.exit(1);
 }
 
+let shuttingDown = false;
 const shutdown = (signal: string) => {
+  // A second signal (Ctrl-C reaches a whole process group, and a supervisor may
+  // signal again) must not cut the graceful shutdown short.
+  if (shuttingDown) {
+    logger.info({ signal }, 'already shutting down');
+    return;
+  }
+  shuttingDown = true;
   const timer = setTimeout(() => {
     logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown timed out; exiting');
     process.exit(1);
@@ -40,5 +48,5 @@ const shutdown = (signal: string) => {
     },
   );
 };
-process.once('SIGTERM', () => shutdown('SIGTERM'));
-process.once('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));

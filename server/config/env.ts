@@ -98,7 +98,8 @@ export async function loadDotEnv(): Promise<void> {
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password) u.password = '***';
+    if (!u.password) return url;
+    u.password = '***';
     return u.toString();
   } catch {
     return url;

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log/logger.js';
 import { CLIENT_DIR } from '../paths.js';
 
@@ -26,7 +26,8 @@ export async function createHttpServer(opts: { logger: Logger; trustProxy: boole
     loggerInstance: opts.logger as unknown as FastifyBaseLogger,
     trustProxy: opts.trustProxy,
     bodyLimit: 16 * 1024,
-    disableRequestLogging: true,
+    // Requests are not logged one by one (the socket traffic is what matters).
+    logController: new LogController({ disableRequestLogging: true }),
   });
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');

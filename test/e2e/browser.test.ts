@@ -2,11 +2,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { connect, login } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { CHROMIUM, count, launchBrowser, screenText, signIn, waitForScreen } from './browser-helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOT = '/tmp/ptyhub-e2e.png';
 const USER = 'ada';
 const PASSWORD = 'correct horse battery staple';
@@ -17,27 +17,6 @@ let context: BrowserContext;
 let page: Page;
 let proxy: Awaited<ReturnType<typeof startProxy>>;
 const pageErrors: string[] = [];
-
-/** Text of the visible terminal's rows (xterm's DOM renderer). */
-function screenText(p: Page): Promise<string> {
-  return p.evaluate(() => document.querySelector('.term-pane.active .xterm-rows')?.textContent ?? '');
-}
-
-async function waitForScreen(p: Page, needle: string): Promise<void> {
-  try {
-    await p.waitForFunction(
-      (n) => (document.querySelector('.term-pane.active .xterm-rows')?.textContent ?? '').includes(n),
-      needle,
-      { timeout: 20_000 },
-    );
-  } catch (err) {
-    throw new Error(`terminal never showed ${JSON.stringify(needle)}; screen:\n${await screenText(p)}\n${String(err)}`);
-  }
-}
-
-function count(haystack: string, needle: string): number {
-  return haystack.split(needle).length - 1;
-}
 
 /**
  * A TCP proxy in front of the server, so the test can cut the browser's connections
@@ -83,31 +62,13 @@ async function startProxy(targetPort: number) {
   };
 }
 
-async function signIn(p: Page, username: string, password: string): Promise<void> {
-  await p.locator('#username').fill(username);
-  await p.locator('#password').fill(password);
-  await p.locator('.signin-submit').click();
-}
-
 describe('browser client', () => {
   beforeAll(async () => {
     expect(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}`).toBe(true);
     server = await startServer();
     await server.addUser(USER, PASSWORD);
     proxy = await startProxy(server.port);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
     page = await context.newPage();
     page.on('pageerror', (err) => pageErrors.push(String(err)));
