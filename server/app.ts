@@ -97,7 +97,11 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     logger,
   });
   const core = service;
-  attachTerminalEvents(io, core, { eventsPerSecond: config.SOCKET_EVENTS_PER_SECOND, logger });
+  attachTerminalEvents(io, core, {
+    eventsPerSecond: config.SOCKET_EVENTS_PER_SECOND,
+    maxBufferedBytes: config.SOCKET_MAX_BUFFERED_BYTES,
+    logger,
+  });
 
   // ---- other instances ----
   let rpc: OwnerRpc | null = null;

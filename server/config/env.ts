@@ -30,6 +30,8 @@ const schema = z.object({
   REPLAY_BUFFER_CHARS: int(1024, 16 * 1024 * 1024).default(256 * 1024),
   /** Events one socket may send per second (sustained); bursts up to twice that. */
   SOCKET_EVENTS_PER_SECOND: int(1, 100_000).default(200),
+  /** Output queued for one socket beyond this (bytes) disconnects it as too slow. */
+  SOCKET_MAX_BUFFERED_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
 
   REDIS_URL: optionalString,
   REDIS_HOST: optionalString,

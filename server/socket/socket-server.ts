@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { EventSink } from '../terminals/ports.js';
 import type { TerminalService } from '../terminals/terminal-service.js';
 import { isOriginAllowed } from './origin-check.js';
+import { guardSlowConsumer } from './slow-consumer.js';
 import { handshakeSchema } from './schemas.js';
 import { registerSocketEvents, type SocketData } from './socket-events.js';
 
@@ -64,7 +65,11 @@ export function createSocketServer(
   return io;
 }
 
-export function attachTerminalEvents(io: PtyServer, service: TerminalService, opts: { eventsPerSecond: number; logger: Logger }): void {
+export function attachTerminalEvents(
+  io: PtyServer,
+  service: TerminalService,
+  opts: { eventsPerSecond: number; maxBufferedBytes: number; logger: Logger },
+): void {
   io.on('connection', (socket) => {
     opts.logger.info(
       { socketId: socket.id, userId: socket.data.caller.userId, deviceId: socket.data.caller.deviceId },
@@ -78,6 +83,7 @@ export function attachTerminalEvents(io: PtyServer, service: TerminalService, op
       socket.disconnect(true);
     }, Math.min(Math.max(0, socket.data.tokenExpiresAt - Date.now()), 2 ** 31 - 1));
     socket.once('disconnect', () => clearTimeout(expiry));
+    guardSlowConsumer(socket, opts.maxBufferedBytes, opts.logger);
     registerSocketEvents(socket, service, opts);
   });
 }

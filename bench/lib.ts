@@ -1,0 +1,161 @@
+// Small pieces the benchmarks share: a lean protocol client (no output accumulation, so
+// the client costs as little as possible), statistics and the results table.
+import { randomUUID } from 'node:crypto';
+import { io, type Socket } from 'socket.io-client';
+import type { ClientToServerEvents, OutputEvent, ServerToClientEvents } from '../common/protocol.js';
+
+type Events = ClientToServerEvents;
+type AckOf<E extends keyof Events> = Parameters<Parameters<Events[E]>[1]>[0];
+
+export async function login(baseUrl: string, username: string, password: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status !== 200) throw new Error(`login at ${baseUrl} failed: ${res.status}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+/** One device: a socket.io connection that hands output events to whoever listens. */
+export class Device {
+  private readonly outputListeners = new Set<(e: OutputEvent) => void>();
+
+  private constructor(
+    readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>,
+    readonly name: string,
+  ) {
+    socket.on('terminal:output', (e) => {
+      for (const l of this.outputListeners) l(e);
+    });
+  }
+
+  static open(baseUrl: string, token: string, name: string): Promise<Device> {
+    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(baseUrl, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      auth: { token, deviceId: `bench-${randomUUID().slice(0, 8)}`, deviceName: name },
+    });
+    return new Promise((resolve, reject) => {
+      socket.once('connect', () => resolve(new Device(socket, name)));
+      socket.once('connect_error', (err) => {
+        socket.close();
+        reject(new Error(`${name}: ${err.message}`));
+      });
+    });
+  }
+
+  /** A request; rejects on timeout, resolves with the reply (ok or not). */
+  call<E extends keyof Events>(event: E, payload: Parameters<Events[E]>[0], timeoutMs = 30_000): Promise<AckOf<E>> {
+    return (this.socket.timeout(timeoutMs) as unknown as { emitWithAck(e: string, p: unknown): Promise<AckOf<E>> }).emitWithAck(event, payload);
+  }
+
+  /** A request that must succeed. */
+  async must<E extends keyof Events>(event: E, payload: Parameters<Events[E]>[0], timeoutMs = 30_000): Promise<Extract<AckOf<E>, { ok: true }>> {
+    const r = await this.call(event, payload, timeoutMs);
+    if (!r.ok) throw new Error(`${this.name}: ${event} failed: ${r.error.code} ${r.error.message}`);
+    return r as Extract<AckOf<E>, { ok: true }>;
+  }
+
+  onOutput(fn: (e: OutputEvent) => void): () => void {
+    this.outputListeners.add(fn);
+    return () => this.outputListeners.delete(fn);
+  }
+
+  /**
+   * Resolves with the output event in which `needle` completes (searching each event
+   * with the tail of the previous one), and the offset just past the needle.
+   */
+  waitForText(terminalId: string, needle: string, timeoutMs = 30_000): Promise<{ at: number; offsetAfter: number }> {
+    return new Promise((resolve, reject) => {
+      let carry = '';
+      let carryStart = 0;
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`${this.name}: timed out waiting for ${JSON.stringify(needle)}`));
+      }, timeoutMs);
+      const off = this.onOutput((e) => {
+        if (e.terminalId !== terminalId) return;
+        const text = carry + e.data;
+        const base = carry ? carryStart : e.offset;
+        const i = text.indexOf(needle);
+        if (i >= 0) {
+          clearTimeout(timer);
+          off();
+          resolve({ at: performance.now(), offsetAfter: base + i + needle.length });
+          return;
+        }
+        const keep = Math.min(text.length, needle.length - 1);
+        carry = text.slice(text.length - keep);
+        carryStart = base + text.length - keep;
+      });
+    });
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+// ---- statistics ----
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export function summarize(samples: readonly number[]) {
+  const s = [...samples].sort((x, y) => x - y);
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? NaN,
+    mean: s.reduce((a, b) => a + b, 0) / (s.length || 1),
+  };
+}
+
+export function median(values: readonly number[]): number {
+  return percentile([...values].sort((x, y) => x - y), 50);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// ---- results ----
+
+export interface Check {
+  /** What is measured, e.g. "p99". */
+  metric: string;
+  value: number;
+  unit: string;
+  /** The target, as `>= x` or `< x`. */
+  op: '>=' | '<';
+  target: number;
+}
+
+export interface BenchResult {
+  id: string;
+  title: string;
+  checks: Check[];
+  /** Other numbers worth reading (not judged). */
+  info: Record<string, number | string>;
+  error?: string;
+}
+
+export const passed = (c: Check) => (c.op === '>=' ? c.value >= c.target : c.value < c.target);
+
+export function fmt(n: number, unit: string): string {
+  if (!Number.isFinite(n)) return String(n);
+  const digits = Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2;
+  return `${n.toFixed(digits)} ${unit}`;
+}
+
+/** A plain-text table; columns padded to their widest cell. */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
