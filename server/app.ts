@@ -205,9 +205,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       logger.info({ reason }, 'shutting down');
       reaper.stop();
       ownerLoss?.stop();
-      io.emit('server:shutdown', { serverId, reason });
+      // Only this instance's devices: the others stay connected where they are.
+      io.local.emit('server:shutdown', { serverId, reason });
       await ptys.endAll('shutdown');
-      io.disconnectSockets(true);
+      io.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await http.close().catch(() => undefined);
       await rpc?.stop();

@@ -150,6 +150,23 @@ describe('two instances', () => {
     expect(list.ok && list.terminals.find((t) => t.id === id)?.deviceCount).toBe(2);
   });
 
+  it('a graceful shutdown of the owner tells devices elsewhere, and only its own devices see server:shutdown', async () => {
+    const d = await startServer({ serverId: 'server-d', dir: a.dir, env: env(redis.url) });
+    const onD = await device(d, 'on-d');
+    const onB = await device(b, 'on-b');
+    const id = await create(onD);
+    await onD.attach(id);
+    await onB.attach(id);
+    expect(await d.stop()).toBe(0);
+    const exit = await onB.waitForEvent('terminal:exit', (p) => p.terminalId === id);
+    expect(exit.reason).toBe('shutdown');
+    expect(onD.events.some((e) => e.event === 'server:shutdown')).toBe(true);
+    expect(onB.events.some((e) => e.event === 'server:shutdown')).toBe(false);
+    expect(onB.socket.connected).toBe(true);
+    const list = await onB.call('terminal:list', {});
+    expect(list.ok && list.terminals.some((t) => t.id === id)).toBe(false);
+  });
+
   it('kill -9 of the owner: devices elsewhere get owner_lost, and nothing of its terminals is left in Redis', async () => {
     c = await startServer({ serverId: 'server-c', dir: a.dir, env: env(redis.url) });
     const onC = await device(c, 'on-c');
