@@ -23,6 +23,7 @@ try {
   app = await startApp(config, logger);
 } catch (err) {
   logger.fatal({ err }, 'ptyhub could not start');
+  console.error(`ptyhub could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 }
 

@@ -150,6 +150,22 @@ describe('two instances', () => {
     expect(list.ok && list.terminals.find((t) => t.id === id)?.deviceCount).toBe(2);
   });
 
+  it('refuses to start a second instance with a SERVER_ID held by a live one', async () => {
+    await expect(startServer({ serverId: 'server-a', dir: a.dir, env: env(redis.url) })).rejects.toThrow(
+      /SERVER_ID server-a is in use by a live instance/,
+    );
+  });
+
+  it('signing out on one instance disconnects that token\'s sockets on every instance', async () => {
+    const token = await login(a.url, 'alice', 'alice-password');
+    const onB = await connect(b.url, { token });
+    clients.push(onB);
+    const gone = new Promise((resolve) => onB.socket.once('disconnect', resolve));
+    const res = await fetch(`${a.url}/api/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(204);
+    expect(await gone).toBe('io server disconnect');
+  });
+
   it('a graceful shutdown of the owner tells devices elsewhere, and only its own devices see server:shutdown', async () => {
     const d = await startServer({ serverId: 'server-d', dir: a.dir, env: env(redis.url) });
     const onD = await device(d, 'on-d');
