@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawn as spawnPty } from 'node-pty';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, type TestServer } from '../test/helpers/server.js';
 import { type BenchResult, type Check, Device, fmt, login, median, passed, sleep, summarize, table } from './lib.js';
@@ -107,6 +108,42 @@ function cpuMeter(c: Cluster) {
 
 // ---- (a), (b) output throughput ----
 
+/**
+ * The ceiling: how fast this process alone reads the same output from a pty (node-pty,
+ * no server, no sockets). The server cannot beat it; compare (a) and (b) with it.
+ */
+function rawPtyMBps(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = tag();
+    const p = spawnPty('/bin/sh', ['-c', `stty -echo; printf 'TP%s:%s\\n' ${t} BEGIN; head -c ${THROUGHPUT_INPUT_BYTES} /dev/zero | base64; printf 'TP%s:%s\\n' ${t} END; sleep 1`], {
+      cols: 200,
+      rows: 50,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
+    });
+    let seen = '';
+    let chars = 0;
+    let t0 = 0;
+    const timer = setTimeout(() => (p.kill(), reject(new Error('raw pty read timed out'))), 60_000);
+    p.onData((d) => {
+      const text = seen + d;
+      if (!t0) {
+        const i = text.indexOf(`TP${t}:BEGIN`);
+        if (i >= 0) {
+          t0 = performance.now();
+          chars = text.length - i;
+        }
+      } else chars += d.length;
+      seen = text.slice(-32);
+      if (t0 && text.includes(`TP${t}:END`)) {
+        clearTimeout(timer);
+        const ms = performance.now() - t0;
+        p.kill();
+        resolve(chars / 1e6 / (ms / 1000));
+      }
+    });
+  });
+}
+
 async function throughputOnce(receiver: Device, terminalId: string): Promise<{ mbps: number; chars: number; ms: number; events: number }> {
   const t = tag();
   // Markers are built by printf, so the command line's own echo never contains them.
@@ -135,6 +172,7 @@ async function benchThroughput(c: Cluster, where: 'local' | 'cross'): Promise<Be
   await receiver.must('terminal:attach', { terminalId: id });
   await run(receiver, id, 'stty -echo');
   await throughputOnce(receiver, id); // warm-up (JIT, buffers)
+  const raw = where === 'local' ? median([await rawPtyMBps(), await rawPtyMBps()]) : NaN;
   const cpu = cpuMeter(c);
   const runs = [];
   for (let i = 0; i < THROUGHPUT_RUNS; i++) runs.push(await throughputOnce(receiver, id));
@@ -151,6 +189,7 @@ async function benchThroughput(c: Cluster, where: 'local' | 'cross'): Promise<Be
       runs: runs.map((r) => r.mbps.toFixed(1)).join(' / '),
       'MB per run': (runs[0]!.chars / 1e6).toFixed(1),
       'avg event KiB': (totalChars / totalEvents / 1024).toFixed(1),
+      ...(where === 'local' ? { 'raw pty MB/s (no server)': raw.toFixed(1) } : {}),
       ...used,
     },
   };
@@ -200,6 +239,7 @@ async function benchResize(c: Cluster): Promise<BenchResult> {
   for (let i = 0; i < RESIZE_DEVICES; i++) devs.push(await device(c, i % 2 === 0 ? 'a' : 'b', `resizer-${i}`));
   for (const d of devs) await d.must('terminal:attach', { terminalId: id });
   const latencies: number[] = [];
+  const byInstance: Record<'a' | 'b', number[]> = { a: [], b: [] };
   let failures = 0;
   const errors = new Map<string, number>();
   const versions: number[] = [];
@@ -212,7 +252,9 @@ async function benchResize(c: Cluster): Promise<BenchResult> {
       for (let i = 0; i < RESIZES_PER_DEVICE; i++) {
         const start = performance.now();
         const r = await d.call('terminal:resize', { terminalId: id, cols: 80 + di, rows: 20 + i }, 60_000);
-        latencies.push(performance.now() - start);
+        const ms = performance.now() - start;
+        latencies.push(ms);
+        byInstance[di % 2 === 0 ? 'a' : 'b'].push(ms);
         if (r.ok) versions.push(r.version);
         else {
           failures++;
@@ -240,6 +282,8 @@ async function benchResize(c: Cluster): Promise<BenchResult> {
       p50: fmt(s.p50, 'ms'),
       p90: fmt(s.p90, 'ms'),
       max: fmt(s.max, 'ms'),
+      'p99 devices on A (owner)': fmt(summarize(byInstance.a).p99, 'ms'),
+      'p99 devices on B': fmt(summarize(byInstance.b).p99, 'ms'),
       'distinct versions': new Set(versions).size,
       errors: [...errors].map(([k, v]) => `${k}:${v}`).join(' ') || 'none',
       ...used,

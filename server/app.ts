@@ -12,6 +12,7 @@ import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerHealthRoute, type HealthReport } from './http/health-route.js';
 import { createHttpServer } from './http/http-server.js';
 import type { Logger } from './log/logger.js';
+import { EndedElsewhereSweeper } from './cluster/ended-elsewhere.js';
 import { OwnerLossWatcher } from './cluster/owner-loss.js';
 import { OwnerRpc } from './cluster/owner-rpc.js';
 import { createClusterAdapter } from './cluster/socket-adapter.js';
@@ -53,11 +54,6 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const state = await createStateBackends(config, prisma, logger);
   const { redis, registry, store, locks } = state;
   const clustered = redis.enabled;
-
-  // Terminals this instance owned before a restart have no pty any more.
-  for (const s of await store.listRunningForServer(serverId)) {
-    await store.end(s.id, { exitCode: null, reason: 'server_restart' });
-  }
 
   const http = await createHttpServer({ logger, trustProxy: config.TRUST_PROXY });
   let shuttingDown = false;
@@ -106,6 +102,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   // ---- other instances ----
   let rpc: OwnerRpc | null = null;
   let ownerLoss: OwnerLossWatcher | null = null;
+  let endedElsewhere: EndedElsewhereSweeper | null = null;
   if (clustered) {
     rpc = new OwnerRpc({
       redis,
@@ -147,11 +144,25 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       logger,
     });
     ownerLoss.start();
+    endedElsewhere = new EndedElsewhereSweeper(ptys, store, config.HEARTBEAT_TTL_MS, logger);
+    endedElsewhere.start();
+  }
+
+  // Terminals this instance owned before a restart have no pty any more: end them and
+  // tell any device still attached elsewhere (their owner is gone, as after a crash).
+  for (const s of await store.listRunningForServer(serverId)) {
+    if (await store.end(s.id, { exitCode: null, reason: 'server_restart' })) {
+      await core.announceEnded(s.id, { exitCode: null, signal: null, reason: 'owner_lost' });
+    }
   }
 
   registerAuthRoutes(http, {
     auth,
-    onLogout: (token) => io.in(tokenRoomOf(hashToken(token))).disconnectSockets(true),
+    onLogout: (token) => {
+      const room = tokenRoomOf(hashToken(token));
+      io.local.in(room).disconnectSockets(true); // also during a Redis outage
+      io.in(room).disconnectSockets(true);
+    },
   });
   registerHealthRoute(http, async (): Promise<HealthReport> => {
     const t0 = Date.now();
@@ -173,12 +184,15 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     };
   });
 
-  const reaper = new IdleReaper(ptys, registry, config.TERMINAL_IDLE_TIMEOUT_MS, logger);
+  // During a Redis outage the registry sees only this instance's devices: no verdicts then.
+  const reaper = new IdleReaper(ptys, registry, config.TERMINAL_IDLE_TIMEOUT_MS, logger, () => !clustered || state.registryBackend() === 'redis');
   reaper.start();
 
   await http.listen({ host: config.HOST, port: config.PORT });
   const port = (http.server.address() as AddressInfo).port;
-  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+  // Bound to every interface: print an address a person can open on this machine.
+  const shownHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
   const users = await prisma.user.count();
   logger.info(
     {
@@ -205,6 +219,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       logger.info({ reason }, 'shutting down');
       reaper.stop();
       ownerLoss?.stop();
+      endedElsewhere?.stop();
       // Only this instance's devices: the others stay connected where they are.
       io.local.emit('server:shutdown', { serverId, reason });
       await ptys.endAll('shutdown');

@@ -26,8 +26,13 @@ export class OwnerLossWatcher {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private readySince: number | null = null;
+  /** When each owner's heartbeat was first seen missing (cleared when seen alive). */
+  private readonly missingSince = new Map<string, number>();
   private readonly onReady = () => (this.readySince = Date.now());
-  private readonly onDown = () => (this.readySince = null);
+  private readonly onDown = () => {
+    this.readySince = null;
+    this.missingSince.clear();
+  };
 
   constructor(private readonly o: OwnerLossOptions) {}
 
@@ -53,8 +58,21 @@ export class OwnerLossWatcher {
     if (this.running || this.readySince === null || Date.now() - this.readySince < this.o.heartbeatTtlMs) return;
     this.running = true;
     try {
-      for (const owner of await this.o.runningOwners()) {
-        if (owner === this.o.serverId || (await this.o.isAlive(owner))) continue;
+      const owners = await this.o.runningOwners();
+      for (const id of [...this.missingSince.keys()]) if (!owners.includes(id)) this.missingSince.delete(id);
+      for (const owner of owners) {
+        if (owner === this.o.serverId) continue;
+        if (await this.o.isAlive(owner)) {
+          this.missingSince.delete(owner);
+          continue;
+        }
+        // One missing heartbeat is not a death (a flushed or restarted Redis, a key
+        // evicted): it must stay missing for a whole TTL, during which a live instance
+        // re-publishes it several times.
+        const since = this.missingSince.get(owner) ?? Date.now();
+        this.missingSince.set(owner, since);
+        if (Date.now() - since < this.o.heartbeatTtlMs) continue;
+        this.missingSince.delete(owner);
         await this.endAllOf(owner);
       }
     } catch (err) {

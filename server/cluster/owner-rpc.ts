@@ -53,12 +53,21 @@ export class OwnerRpc implements PtyOps {
     return `${this.o.redis.prefix}rpc:${serverId}`;
   }
 
-  /** Subscribe to this instance's channel (re-subscribed by ioredis after reconnects). */
-  async start(): Promise<void> {
+  /**
+   * Subscribe to this instance's channel (re-subscribed by ioredis after reconnects).
+   * Waits for the subscription only while Redis is up, and at most `waitMs`.
+   */
+  async start(waitMs = 5000): Promise<void> {
     const sub = this.o.redis.duplicate('owner-rpc', { offlineQueue: true });
     this.subscriber = sub;
     sub.on('message', (_channel: string, raw: string) => this.onMessage(raw));
-    await sub.subscribe(this.channelOf(this.o.serverId));
+    const subscribed = sub.subscribe(this.channelOf(this.o.serverId)).catch((err: unknown) => {
+      this.o.logger.warn({ err }, 'owner rpc: subscribing failed; retried on reconnect');
+    });
+    if (this.o.redis.state !== 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([subscribed, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 
   async stop(): Promise<void> {

@@ -20,8 +20,23 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Comma-separated Origins allowed to open WebSockets; default: the server's own. */
   ALLOWED_ORIGINS: optionalString,
-  /** Set when a reverse proxy sits in front, so request IPs come from X-Forwarded-For. */
-  TRUST_PROXY: z.stringbool().default(false),
+  /**
+   * Which proxies in front may set X-Forwarded-For: false (none), a number of hops, or
+   * comma-separated addresses/CIDRs of the proxies. "true" trusts any hop (only when the
+   * proxy overwrites the header).
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v, ctx): boolean | number | string => {
+      const t = v.trim();
+      if (t === '' || t === 'false') return false;
+      if (t === 'true') return true;
+      if (/^\d+$/.test(t)) return Number(t);
+      if (/^[0-9a-fA-F.:/,\s]+$/.test(t)) return t;
+      ctx.addIssue({ code: 'custom', message: 'false, true, a hop count, or proxy addresses/CIDRs' });
+      return z.NEVER;
+    }),
   TOKEN_TTL_HOURS: int(1, 24 * 365).default(24 * 7),
   SHELL: optionalString,
   TERMINAL_CWD: optionalString,

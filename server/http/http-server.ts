@@ -20,7 +20,7 @@ const CSP = [
   "form-action 'self'",
 ].join('; ');
 
-export async function createHttpServer(opts: { logger: Logger; trustProxy: boolean }): Promise<FastifyInstance> {
+export async function createHttpServer(opts: { logger: Logger; trustProxy: boolean | number | string }): Promise<FastifyInstance> {
   const app = Fastify({
     // pino's Logger type is richer than fastify's; the instance is the same pino logger.
     loggerInstance: opts.logger as unknown as FastifyBaseLogger,

@@ -209,7 +209,9 @@ class Manager implements RedisConnectionManager {
       enableOfflineQueue: offlineQueue,
       maxRetriesPerRequest: offlineQueue ? null : 0,
       autoResendUnfulfilledCommands: offlineQueue,
-      commandTimeout: o.commandTimeoutMs,
+      // Subscriber connections carry only (P)SUBSCRIBE, which waits in the offline queue
+      // until Redis is reachable (and is re-sent after reconnects): no timeout there.
+      commandTimeout: offlineQueue ? undefined : o.commandTimeoutMs,
       connectTimeout: o.connectTimeoutMs,
       retryStrategy: (attempt: number) => backoffDelay(attempt, base, max),
       connectionName: `${o.clientName ?? 'ptyhub'}:${name}`,

@@ -31,6 +31,8 @@ export interface DuplicateOptions {
    * never for writes.
    */
   offlineQueue?: boolean;
+  // Such connections also have no command timeout: a SUBSCRIBE issued while Redis is
+  // down waits for it instead of failing.
 }
 
 export interface RedisManagerEvents {

@@ -106,6 +106,9 @@ export function socketEventSink(io: PtyServer, clustered: boolean): EventSink {
       void io.sockets.sockets.get(socketId)?.leave(roomOf(terminalId));
     },
     dropTerminal: (terminalId) => {
+      // Local first: the adapter applies its own instance's part only when its message
+      // comes back from Redis, which it does not during an outage.
+      io.local.in(roomOf(terminalId)).socketsLeave(roomOf(terminalId));
       io.in(roomOf(terminalId)).socketsLeave(roomOf(terminalId));
     },
     announceEnded: (terminalId) => {

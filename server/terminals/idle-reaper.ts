@@ -13,6 +13,8 @@ export class IdleReaper {
     private readonly registry: UserTerminalRegistry,
     private readonly idleMs: number,
     private readonly logger: Logger,
+    /** False while the registry cannot see every instance's devices. */
+    private readonly canJudge: () => boolean = () => true,
   ) {}
 
   start(): void {
@@ -29,7 +31,12 @@ export class IdleReaper {
   async sweep(now = Date.now()): Promise<void> {
     const ids = this.ptys.ids();
     for (const id of [...this.lastAttended.keys()]) if (!ids.includes(id)) this.lastAttended.delete(id);
+    const judging = this.canJudge();
     for (const id of ids) {
+      if (!judging) {
+        this.lastAttended.set(id, now); // an outage does not count as idle time
+        continue;
+      }
       let attended: boolean;
       try {
         attended = await this.registry.hasConnectedDevices(id);

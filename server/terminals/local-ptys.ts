@@ -1,11 +1,11 @@
 // The ptys this instance owns. Applies PtyOps for local terminals and reports exits.
 import type { Replay } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
-import { notFound } from './errors.js';
+import { ServiceError } from './errors.js';
 import type { EventSink } from './ports.js';
 import { PtyProcess, type PtyExit, type PtyOptions } from './pty-process.js';
 
-export type EndReason = 'exited' | 'closed' | 'idle' | 'shutdown';
+export type EndReason = 'exited' | 'closed' | 'idle' | 'shutdown' | 'owner_lost';
 
 export interface LocalPtysOptions {
   sink: EventSink;
@@ -98,7 +98,7 @@ export class LocalPtys {
 
   private get(terminalId: string): Entry {
     const entry = this.ptys.get(terminalId);
-    if (!entry) throw notFound(terminalId);
+    if (!entry) throw new ServiceError('terminal_ended', `terminal ${terminalId} has ended`);
     return entry;
   }
 }

@@ -135,7 +135,12 @@ export class TerminalService {
       async () => {
         // A device that resizes becomes primary: the pty follows the latest writer.
         const updated = await this.versioned(terminalId, () => ({ cols, rows, primarySocketId: caller.socketId }));
-        await this.o.ptys.resize(updated.after, cols, rows);
+        try {
+          await this.o.ptys.resize(updated.after, cols, rows);
+        } catch (err) {
+          await this.undoResize(updated.before);
+          throw err;
+        }
         if (updated.before.primarySocketId !== caller.socketId) {
           await this.publishPrimary(updated.after);
         }
@@ -266,6 +271,14 @@ export class TerminalService {
     const devices = await this.o.registry.getDevicesForTerminal(terminalId);
     devices.sort((a, b) => b.lastPingAt - a.lastPingAt);
     return devices[0]?.socketId ?? null;
+  }
+
+  /** Put back the size and primary a failed resize recorded (a new version: versions never go back). */
+  private async undoResize(before: TerminalSessionRecord): Promise<void> {
+    const { cols, rows, primarySocketId } = before;
+    await this.versioned(before.id, () => ({ cols, rows, primarySocketId })).catch((err: unknown) => {
+      this.o.logger.warn({ err, terminalId: before.id }, 'could not undo a failed resize');
+    });
   }
 
   /** The first device to attach becomes primary; also repairs a primary that left. */

@@ -81,10 +81,8 @@ describe('browser client on two instances', () => {
       probe.close();
     }
 
-    // B's page listed its terminals when it connected, before this one existed; the
-    // client lists again on every (re)connect, so reload B (the session survives it).
-    await pageB.reload();
-    await pageB.waitForSelector('#status[data-state="connected"]');
+    // B's page was open before the terminal existed: it learns of it from the
+    // terminal:created event that instance A sent through Redis, without a reload.
     const tabB = pageB.locator(`.tab[data-terminal-id="${id}"]`);
     await tabB.waitFor();
     await tabB.click();

@@ -1,0 +1,40 @@
+// The other side of owner-loss detection: if other instances declared this instance
+// lost (it was cut off from Redis for longer than the heartbeat TTL) and ended its
+// terminals, the ptys still running here must end too, or they would run on unseen.
+import type { Logger } from '../log/logger.js';
+import type { SessionStore } from '../sessions/types.js';
+import type { LocalPtys } from '../terminals/local-ptys.js';
+
+export class EndedElsewhereSweeper {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly ptys: LocalPtys,
+    private readonly store: SessionStore,
+    private readonly intervalMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  async sweep(): Promise<void> {
+    for (const id of this.ptys.ids()) {
+      try {
+        if (await this.store.get(id)) continue;
+      } catch {
+        continue; // unknown is not ended
+      }
+      if (!this.ptys.has(id)) continue; // ended meanwhile, by itself
+      this.logger.warn({ terminalId: id }, 'terminal was ended by another instance; ending its pty');
+      void this.ptys.end(id, 'owner_lost');
+    }
+  }
+}
