@@ -24,6 +24,7 @@ import {
   tokenRoomOf,
 } from './socket/socket-server.js';
 import { createStateBackends } from './state.js';
+import { ServiceError } from './terminals/errors.js';
 import { IdleReaper } from './terminals/idle-reaper.js';
 import { LocalPtys } from './terminals/local-ptys.js';
 import { PtyRouter } from './terminals/pty-router.js';
@@ -113,8 +114,13 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
         switch (op.op) {
           case 'input':
             return ptys.input(op.terminalId, op.data);
-          case 'resize':
-            return ptys.resize(op.terminalId, op.cols, op.rows);
+          case 'resize': {
+            // Follow the database, not the message: a resize whose caller gave up was undone
+            // there, and the database holds the size the pty must have.
+            const s = await state.db.get(op.terminalId);
+            if (!s) throw new ServiceError('terminal_ended', `terminal ${op.terminalId} has ended`);
+            return ptys.resize(op.terminalId, s.cols, s.rows);
+          }
           case 'replay':
             return ptys.replay(op.terminalId);
           case 'close':

@@ -22,7 +22,7 @@ type Op =
   | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
 
 type Message =
-  | { kind: 'req'; id: string; from: string; body: Op }
+  | { kind: 'req'; id: string; from: string; deadline: number; body: Op }
   | { kind: 'res'; id: string; ok: true; result: unknown }
   | { kind: 'res'; id: string; ok: false; error: { code: ErrorCode; message: string } };
 
@@ -100,7 +100,7 @@ export class OwnerRpc implements PtyOps {
 
   private async call(owner: string, body: Op): Promise<unknown> {
     const id = randomUUID();
-    const message: Message = { kind: 'req', id, from: this.o.serverId, body };
+    const message: Message = { kind: 'req', id, from: this.o.serverId, deadline: Date.now() + this.o.timeoutMs, body };
     const reply = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -152,6 +152,13 @@ export class OwnerRpc implements PtyOps {
 
   private async serve(req: Extract<Message, { kind: 'req' }>): Promise<void> {
     let res: Extract<Message, { kind: 'res' }>;
+    // The caller has given up on a request this late (it answered its device with an
+    // error), so applying it now would act on a request reported as failed. This relies
+    // on instances' clocks agreeing to well within the timeout (NTP).
+    if (Date.now() > req.deadline && req.body.op !== 'replay') {
+      this.o.logger.warn({ op: req.body.op, from: req.from, lateMs: Date.now() - req.deadline }, 'expired rpc request dropped');
+      return;
+    }
     try {
       res = { kind: 'res', id: req.id, ok: true, result: (await this.o.handle(req.body)) ?? null };
     } catch (err) {

@@ -24,7 +24,7 @@ export async function createHttpServer(opts: { logger: Logger; trustProxy: boole
   const app = Fastify({
     // pino's Logger type is richer than fastify's; the instance is the same pino logger.
     loggerInstance: opts.logger as unknown as FastifyBaseLogger,
-    trustProxy: opts.trustProxy,
+    trustProxy: trustProxyOption(opts.trustProxy),
     bodyLimit: 16 * 1024,
     // Requests are not logged one by one (the socket traffic is what matters).
     logController: new LogController({ disableRequestLogging: true }),
@@ -43,4 +43,11 @@ export async function createHttpServer(opts: { logger: Logger; trustProxy: boole
     );
   }
   return app;
+}
+
+/** TRUST_PROXY as fastify takes it: a hop count becomes "trust the nearest N hops". */
+function trustProxyOption(value: boolean | number | string): boolean | string[] | ((addr: string, hop: number) => boolean) {
+  if (typeof value === 'number') return (_addr, hop) => hop < value;
+  if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value;
 }

@@ -15,7 +15,8 @@ export class TokenBucket {
   }
 
   take(now = Date.now()): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    // A clock that steps back refills nothing (and takes nothing away).
+    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, now - this.last) / 1000) * this.rate);
     this.last = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;

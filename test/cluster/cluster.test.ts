@@ -166,6 +166,33 @@ describe('two instances', () => {
     expect(await gone).toBe('io server disconnect');
   });
 
+  it('a resize the owner cannot apply is refused and undone, and never half-applied', async () => {
+    const f = await startServer({ serverId: 'server-f', dir: a.dir, env: env(redis.url) });
+    try {
+      const onF = await device(f, 'on-f');
+      const onB = await device(b, 'on-b');
+      const id = await create(onF);
+      await onF.attach(id);
+      await onB.attach(id);
+      const before = await onB.call('terminal:resize', { terminalId: id, cols: 90, rows: 30 });
+      if (!before.ok) throw new Error('resize failed');
+
+      f.process.kill('SIGSTOP'); // the owner stops answering
+      const failed = await onB.call('terminal:resize', { terminalId: id, cols: 50, rows: 10 });
+      f.process.kill('SIGCONT');
+      expect(failed.ok).toBe(false);
+      expect(!failed.ok && failed.error.code).toBe('unavailable');
+
+      const list = await onB.call('terminal:list', {});
+      const t = list.ok ? list.terminals.find((x) => x.id === id) : undefined;
+      expect(t).toMatchObject({ cols: 90, rows: 30 });
+      expect(t!.version).toBeGreaterThan(before.version + 1); // the undo is a change of its own
+      expect(await shellSize(onB, id)).toEqual([90, 30]);
+    } finally {
+      await f.stop();
+    }
+  });
+
   it('a graceful shutdown of the owner tells devices elsewhere, and only its own devices see server:shutdown', async () => {
     const d = await startServer({ serverId: 'server-d', dir: a.dir, env: env(redis.url) });
     const onD = await device(d, 'on-d');

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../server/config/env.js';
+
+describe('configuration', () => {
+  it('has safe defaults: loopback, SQLite, no Redis', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ HOST: '127.0.0.1', PORT: 3000, DATABASE_URL: 'file:./data/ptyhub.db', redisEnabled: false });
+    expect(c.ALLOWED_ORIGINS).toBeNull();
+    expect(c.SERVER_ID).toMatch(/-3000$/);
+  });
+
+  it('names every bad variable', () => {
+    try {
+      loadConfig({ PORT: 'x', REDIS_PORT: '70000', SERVER_ID: 'has space', ALLOWED_ORIGINS: 'nope' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const text = (err as Error).message;
+      for (const name of ['PORT', 'REDIS_PORT', 'SERVER_ID']) expect(text).toContain(name);
+    }
+    expect(() => loadConfig({ ALLOWED_ORIGINS: 'https://ok.example, ftp://bad' })).toThrow(/ALLOWED_ORIGINS/);
+  });
+
+  it('reads TRUST_PROXY as off, on, hops or addresses', () => {
+    expect(loadConfig({}).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toBe('10.0.0.0/8, 127.0.0.1');
+    expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY/);
+  });
+
+  it('enables Redis from a URL or a host', () => {
+    expect(loadConfig({ REDIS_URL: 'rediss://:pw@example:6380/0' }).redisEnabled).toBe(true);
+    expect(loadConfig({ REDIS_HOST: 'redis' }).redisEnabled).toBe(true);
+    expect(loadConfig({ REDIS_URL: '' }).redisEnabled).toBe(false);
+  });
+});
