@@ -4,7 +4,7 @@ import type { TerminalInfo } from '../../common/protocol.js';
 import * as api from './api.js';
 import { Connection, type ConnState } from './connection.js';
 import { getDeviceId, getDeviceName, setDeviceName } from './device.js';
-import { h, setData, setText } from './dom.js';
+import { h, logo, setData, setText } from './dom.js';
 import { endedSentence, plural } from './format.js';
 import type { Session, User } from './session.js';
 import { clearSession } from './session.js';
@@ -85,7 +85,7 @@ export class Workspace implements ViewHost {
     const header = h(
       'header',
       { class: 'topbar' },
-      h('div', { class: 'brand', title: 'ptyhub' }, logo(), h('span', { class: 'brand-name' }, 'ptyhub')),
+      h('div', { class: 'brand', title: 'ptyhub' }, logo('logo'), h('span', { class: 'brand-name' }, 'ptyhub')),
       h('div', { class: 'tabs-wrap' }, this.tabBar.el, this.newBtn),
       h(
         'div',
@@ -538,15 +538,4 @@ export class Workspace implements ViewHost {
       i.fitBtn.hidden = false;
     }
   }
-}
-
-function logo(): SVGSVGElement {
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', '0 0 32 32');
-  svg.setAttribute('class', 'logo');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.innerHTML =
-    '<rect width="32" height="32" rx="7" fill="#1b2130"/><path d="M8 11l6 5-6 5" fill="none" stroke="#6ea8fe" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/><path d="M16 22h8" stroke="#d7dce6" stroke-width="2.6" stroke-linecap="round"/>';
-  return svg;
 }

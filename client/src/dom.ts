@@ -38,3 +38,15 @@ export function setData(el: HTMLElement, name: string, value: string | null): vo
 export function setText(el: HTMLElement, text: string): void {
   if (el.textContent !== text) el.textContent = text;
 }
+
+/** The ptyhub mark (a prompt), as inline SVG. */
+export function logo(className: string): SVGSVGElement {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 32 32');
+  svg.setAttribute('class', className);
+  svg.setAttribute('aria-hidden', 'true');
+  svg.innerHTML =
+    '<rect width="32" height="32" rx="7" fill="#1b2130"/><path d="M8 11l6 5-6 5" fill="none" stroke="#6ea8fe" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/><path d="M16 22h8" stroke="#d7dce6" stroke-width="2.6" stroke-linecap="round"/>';
+  return svg;
+}

@@ -1,7 +1,7 @@
 // The sign-in page.
 
 import { ApiError, login } from './api.js';
-import { h } from './dom.js';
+import { h, logo } from './dom.js';
 import type { Session } from './session.js';
 import { storageGet, storageSet } from './storage.js';
 
@@ -48,7 +48,7 @@ export class SignInView {
       h(
         'div',
         { class: 'signin-brand' },
-        logo(),
+        logo('signin-logo'),
         h('div', {}, h('h1', { id: 'signin-title' }, 'ptyhub'), h('p', { class: 'signin-sub' }, 'Your terminals, on every device')),
       ),
       opts.notice ? h('div', { class: 'signin-notice', role: 'status' }, opts.notice) : null,
@@ -116,15 +116,4 @@ function describe(err: unknown): string {
   if (err.status === 400) return err.message || 'Check your username and password.';
   if (err.status >= 500) return 'The server had a problem signing you in. Please try again.';
   return err.message;
-}
-
-function logo(): SVGSVGElement {
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', '0 0 32 32');
-  svg.setAttribute('class', 'signin-logo');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.innerHTML =
-    '<rect width="32" height="32" rx="7" fill="#1b2130"/><path d="M8 11l6 5-6 5" fill="none" stroke="#6ea8fe" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/><path d="M16 22h8" stroke="#d7dce6" stroke-width="2.6" stroke-linecap="round"/>';
-  return svg;
 }

@@ -14,19 +14,11 @@
 import { errorMessage } from '../redis/errors.js';
 import { RedisUnavailableError, type LoggerLike, type RedisConnectionManager } from '../redis/types.js';
 import { MemoryLockManager } from './memory-locks.js';
-import { RedisLockManager, runWithLock } from './redis-locks.js';
+import { RedisLockManager, runWithLock, type RedisLockManagerOptions } from './redis-locks.js';
 import type { AcquireOptions, LockHandle, LockKind, LockManager } from './types.js';
 
-export interface FallbackLockManagerOptions {
-  redis: RedisConnectionManager;
-  /** Key prefix of the Redis locks (default: the manager's prefix). */
-  prefix?: string;
-  defaultTtlMs: number;
-  defaultTimeoutMs: number;
-  logger: LoggerLike;
-  retryBaseMs?: number;
-  retryMaxMs?: number;
-}
+/** The same options as the Redis locks it wraps. */
+export type FallbackLockManagerOptions = RedisLockManagerOptions;
 
 export class FallbackLockManager implements LockManager {
   private readonly redis: RedisConnectionManager;

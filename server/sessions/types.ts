@@ -24,16 +24,8 @@ export interface TerminalSessionRecord {
   endedAt: Date | null;
 }
 
-export interface NewSession {
-  id: string;
-  userId: string;
-  title: string;
-  shell: string;
-  cwd: string;
-  cols: number;
-  rows: number;
-  serverId: string;
-}
+/** What creating a session takes; the database fills in the rest. */
+export type NewSession = Pick<TerminalSessionRecord, 'id' | 'userId' | 'title' | 'shell' | 'cwd' | 'cols' | 'rows' | 'serverId'>;
 
 /** Fields a versioned update may change. */
 export interface SessionPatch {

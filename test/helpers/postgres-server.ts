@@ -1,0 +1,253 @@
+// A private PostgreSQL per test file: initdb in a temp dir, `postgres` on a free loopback
+// port, password authentication, fsync off. Installs Debian's `postgresql` with apt-get
+// when running as root and it is missing (like redis-server.ts does for Redis).
+//
+// initdb and postgres refuse to run as root: as root they run as the `postgres` OS user
+// (created by the package), otherwise as the current user. The server runs under a tiny
+// sh wrapper that holds our stdin pipe: if this process dies in any way (even SIGKILL),
+// the pipe closes and the wrapper stops the server, so none outlives the test run.
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, chmodSync, chownSync, constants, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from './redis-server.js';
+
+const run = promisify(execFile);
+
+export interface PostgresServer {
+  port: number;
+  /** Superuser URL of the `postgres` database (carries the password). */
+  url: string;
+  /** Creates an empty database and returns its URL. */
+  createDatabase(name?: string): Promise<string>;
+  /** Runs SQL as the superuser through psql; returns its unaligned, tuples-only output. */
+  psql(sql: string, database?: string): Promise<string>;
+  /** Fast shutdown (clients are disconnected), wait for exit, remove the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const SUPERUSER = 'ptyhub';
+
+const WRAPPER = `
+exec 3<&0
+"$@" </dev/null &
+pid=$!
+echo "ptyhub-postgres-pid $pid"
+( read _ <&3; kill -QUIT $pid 2>/dev/null ) &
+wd=$!
+wait $pid
+code=$?
+kill $wd 2>/dev/null
+echo "ptyhub-postgres-exit $code"
+`;
+
+const live = new Set<number>();
+process.once('exit', () => {
+  for (const pid of live) {
+    try {
+      process.kill(pid, 'SIGQUIT');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Debian keeps initdb/postgres in /usr/lib/postgresql/<major>/bin, off PATH: the newest wins. */
+function findBinDir(): string | null {
+  const base = '/usr/lib/postgresql';
+  let majors: string[] = [];
+  try {
+    majors = readdirSync(base).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
+  } catch {
+    /* not there */
+  }
+  const dirs = [...majors.map((m) => path.join(base, m, 'bin')), ...(process.env.PATH ?? '').split(path.delimiter)];
+  return dirs.find((d) => ['initdb', 'postgres', 'psql'].every((b) => executable(path.join(d, b)))) ?? null;
+}
+
+let binDirReady: Promise<string> | null = null;
+
+/** The PostgreSQL bin dir; installs the package once if missing (root only, serialised by a file lock). */
+function ensurePostgresBinaries(): Promise<string> {
+  binDirReady ??= (async () => {
+    const found = findBinDir();
+    if (found) return found;
+    if (process.getuid?.() !== 0) {
+      throw new Error(
+        'PostgreSQL is not installed. Install it (Debian/Ubuntu: sudo apt-get install -y postgresql) and re-run the tests.',
+      );
+    }
+    const script =
+      'ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ' +
+      '(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)';
+    await run('flock', [path.join(os.tmpdir(), 'ptyhub-postgres-install.lock'), 'sh', '-c', script], {
+      timeout: 10 * 60_000,
+    });
+    const installed = findBinDir();
+    if (!installed) throw new Error('installing postgresql with apt-get did not provide initdb/postgres');
+    return installed;
+  })();
+  return binDirReady;
+}
+
+/** Who runs initdb and postgres: ourselves, or (as root) the `postgres` OS user. */
+async function serverUser(): Promise<{ uid: number; gid: number } | null> {
+  if (process.getuid?.() !== 0) return null;
+  for (const name of ['postgres', 'nobody']) {
+    try {
+      const [uid, gid] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name])]);
+      return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+    } catch {
+      /* no such user */
+    }
+  }
+  throw new Error('running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL');
+}
+
+interface Running {
+  child: ChildProcessWithoutNullStreams;
+  pid: number;
+  exited: Promise<void>;
+}
+
+function spawnServer(bin: string, dataDir: string, port: number, user: { uid: number; gid: number } | null): Promise<Running> {
+  const args = [
+    path.join(bin, 'postgres'),
+    '-D', dataDir,
+    '-p', String(port),
+    '-k', dataDir, // the unix socket stays in the temp dir
+    '-c', 'listen_addresses=127.0.0.1',
+    // A throwaway cluster: durability buys nothing here.
+    '-c', 'fsync=off',
+    '-c', 'synchronous_commit=off',
+    '-c', 'full_page_writes=off',
+    '-c', 'max_connections=100',
+  ];
+  const child = spawn('sh', ['-c', WRAPPER, 'sh', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(user ?? {}),
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
+  });
+  let output = '';
+  let pid = 0;
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return new Promise<Running>((resolve, reject) => {
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      if (pid) live.delete(pid);
+      child.stdin.end();
+      reject(new Error(`postgres on port ${port} ${why}:\n${output.slice(-2000)}`));
+    };
+    const timer = setTimeout(() => {
+      if (pid) process.kill(pid, 'SIGQUIT');
+      fail('was not ready within 30 s');
+    }, 30_000);
+    const onData = (d: string): void => {
+      output += d;
+      const m = /ptyhub-postgres-pid (\d+)/.exec(output);
+      if (m && !pid) {
+        pid = Number(m[1]);
+        live.add(pid);
+      }
+      if (/ptyhub-postgres-exit/.test(output)) fail('exited');
+      else if (/database system is ready to accept connections/.test(output)) {
+        clearTimeout(timer);
+        child.stdout.removeAllListeners('data');
+        child.stderr.removeAllListeners('data');
+        child.stdout.resume();
+        child.stderr.resume();
+        resolve({ child, pid, exited });
+      }
+    };
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('error', (err) => fail(`could not be spawned (${err.message})`));
+  });
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = await ensurePostgresBinaries();
+  const user = await serverUser();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ptyhub-postgres-'));
+  const dataDir = path.join(dir, 'data');
+  const password = randomBytes(12).toString('hex');
+  const pwFile = path.join(dir, 'pw');
+  writeFileSync(pwFile, `${password}\n`);
+  if (user) {
+    chownSync(dir, user.uid, user.gid);
+    chownSync(pwFile, user.uid, user.gid);
+  }
+  chmodSync(dir, 0o700);
+
+  let running: Running | null = null;
+  let port = 0;
+  try {
+    await run(
+      path.join(bin, 'initdb'),
+      ['-D', dataDir, '-U', SUPERUSER, `--pwfile=${pwFile}`, '--auth-local=trust', '--auth-host=scram-sha-256',
+        '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'],
+      { ...(user ?? {}), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, timeout: 60_000 },
+    );
+    // A free port can be taken between asking and binding: try a few.
+    for (let attempt = 0; !running; attempt++) {
+      const tryPort = await freePort();
+      try {
+        running = await spawnServer(bin, dataDir, tryPort, user);
+        port = tryPort;
+      } catch (err) {
+        if (attempt >= 4) throw err;
+      }
+    }
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+
+  const urlOf = (database: string) => `postgresql://${SUPERUSER}:${password}@127.0.0.1:${port}/${database}`;
+  const psql = async (sql: string, database = 'postgres'): Promise<string> => {
+    const { stdout } = await run(
+      path.join(bin, 'psql'),
+      ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', SUPERUSER, '-d', database, '-c', sql],
+      { env: { ...process.env, PGPASSWORD: password } },
+    );
+    return stdout.trim();
+  };
+  let seq = 0;
+  let current: Running | null = running;
+  return {
+    port,
+    url: urlOf('postgres'),
+    psql,
+    async createDatabase(name = `test_${process.pid}_${++seq}`) {
+      await psql(`CREATE DATABASE "${name}"`);
+      return urlOf(name);
+    },
+    async stop() {
+      const r = current;
+      current = null;
+      if (!r) return;
+      try {
+        process.kill(r.pid, 'SIGINT'); // fast shutdown
+      } catch {
+        /* already gone */
+      }
+      await r.exited;
+      r.child.stdin.end();
+      live.delete(r.pid);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
