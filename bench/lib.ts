@@ -112,6 +112,7 @@ export function summarize(samples: readonly number[]) {
     n: s.length,
     p50: percentile(s, 50),
     p90: percentile(s, 90),
+    p95: percentile(s, 95),
     p99: percentile(s, 99),
     max: s[s.length - 1] ?? NaN,
     mean: s.reduce((a, b) => a + b, 0) / (s.length || 1),
@@ -149,6 +150,7 @@ export const passed = (c: Check) => (c.op === '>=' ? c.value >= c.target : c.val
 
 export function fmt(n: number, unit: string): string {
   if (!Number.isFinite(n)) return String(n);
+  if (Number.isInteger(n)) return `${n} ${unit}`;
   const digits = Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2;
   return `${n.toFixed(digits)} ${unit}`;
 }

@@ -24,7 +24,6 @@ import {
   tokenRoomOf,
 } from './socket/socket-server.js';
 import { createStateBackends } from './state.js';
-import { ServiceError } from './terminals/errors.js';
 import { IdleReaper } from './terminals/idle-reaper.js';
 import { LocalPtys } from './terminals/local-ptys.js';
 import { PtyRouter } from './terminals/pty-router.js';
@@ -77,7 +76,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     replayChars: config.REPLAY_BUFFER_CHARS,
     onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
   });
-  const router = new PtyRouter(serverId, ptys, (id, reason) => finish(id, null, null, reason));
+  const router = new PtyRouter(serverId, ptys, {
+    resize: (id, socketId, cols, rows) => service!.applyResize(id, socketId, cols, rows),
+    endOrphan: (id, reason) => finish(id, null, null, reason),
+  });
   service = new TerminalService({
     serverId,
     shell: defaultShell(config),
@@ -91,6 +93,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     sink,
     ptys: router,
     spawnLocal: (s) => ptys.spawn(s),
+    resizePty: (id, cols, rows) => ptys.resize(id, cols, rows),
     logger,
   });
   const core = service;
@@ -114,13 +117,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
         switch (op.op) {
           case 'input':
             return ptys.input(op.terminalId, op.data);
-          case 'resize': {
-            // Follow the database, not the message: a resize whose caller gave up was undone
-            // there, and the database holds the size the pty must have.
-            const s = await state.db.get(op.terminalId);
-            if (!s) throw new ServiceError('terminal_ended', `terminal ${op.terminalId} has ended`);
-            return ptys.resize(op.terminalId, s.cols, s.rows);
-          }
+          case 'resize':
+            return core.applyResize(op.terminalId, op.socketId, op.cols, op.rows);
           case 'replay':
             return ptys.replay(op.terminalId);
           case 'close':

@@ -13,11 +13,11 @@ import type { Logger } from '../log/logger.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from '../terminals/errors.js';
-import type { PtyOps } from '../terminals/ports.js';
+import type { PtyOps, ResizeResult } from '../terminals/ports.js';
 
 type Op =
   | { op: 'input'; terminalId: string; data: string }
-  | { op: 'resize'; terminalId: string; cols: number; rows: number }
+  | { op: 'resize'; terminalId: string; socketId: string; cols: number; rows: number }
   | { op: 'replay'; terminalId: string }
   | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
 
@@ -86,8 +86,8 @@ export class OwnerRpc implements PtyOps {
     await this.call(s.serverId, { op: 'input', terminalId: s.id, data });
   }
 
-  async resize(s: TerminalSessionRecord, cols: number, rows: number): Promise<void> {
-    await this.call(s.serverId, { op: 'resize', terminalId: s.id, cols, rows });
+  async resize(s: TerminalSessionRecord, socketId: string, cols: number, rows: number): Promise<ResizeResult> {
+    return (await this.call(s.serverId, { op: 'resize', terminalId: s.id, socketId, cols, rows })) as ResizeResult;
   }
 
   async replay(s: TerminalSessionRecord): Promise<Replay> {

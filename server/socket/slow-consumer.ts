@@ -6,23 +6,34 @@
 import type { Logger } from '../log/logger.js';
 import type { PtySocket } from './socket-events.js';
 
-/** Packets engine.io may queue while the transport is busy before we give up. */
-const MAX_QUEUED_PACKETS = 4096;
+interface EnginePacket {
+  data?: string | Buffer | ArrayBuffer;
+}
+
+const sizeOf = (p: EnginePacket): number =>
+  typeof p.data === 'string' ? p.data.length : p.data ? (p.data as ArrayBuffer).byteLength : 0;
 
 export function guardSlowConsumer(socket: PtySocket, maxBufferedBytes: number, logger: Logger): void {
+  // Output waits in two places: engine.io's write buffer (while the transport is busy
+  // with an earlier send) and the WebSocket's own buffer (sent, not yet taken by the kernel).
   const conn = socket.conn as unknown as {
-    writeBuffer: unknown[];
     transport: { socket?: { bufferedAmount?: number } };
-    on(event: 'packetCreate', fn: () => void): void;
+    on(event: 'packetCreate', fn: (p: EnginePacket) => void): void;
+    on(event: 'flush', fn: (sent: EnginePacket[]) => void): void;
   };
+  let queued = 0;
   let tripped = false;
-  conn.on('packetCreate', () => {
+  conn.on('flush', (sent) => {
+    for (const p of sent) queued -= sizeOf(p);
+  });
+  conn.on('packetCreate', (packet) => {
+    queued += sizeOf(packet);
     if (tripped) return;
-    const buffered = conn.transport.socket?.bufferedAmount ?? 0;
-    if (buffered <= maxBufferedBytes && conn.writeBuffer.length <= MAX_QUEUED_PACKETS) return;
+    const inSocket = conn.transport.socket?.bufferedAmount ?? 0;
+    if (queued + inSocket <= maxBufferedBytes) return;
     tripped = true;
     logger.warn(
-      { socketId: socket.id, bufferedBytes: buffered, queuedPackets: conn.writeBuffer.length },
+      { socketId: socket.id, queuedBytes: queued, socketBufferedBytes: inSocket },
       'device cannot keep up with output; disconnecting it (it will reconnect and replay)',
     );
     socket.disconnect(true);

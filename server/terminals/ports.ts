@@ -17,13 +17,24 @@ export interface EventSink {
   announceEnded(terminalId: string): void;
 }
 
+export interface ResizeResult {
+  cols: number;
+  rows: number;
+  version: number;
+}
+
 /**
  * Operations on a terminal's pty, which runs on its owner instance. The local owner
  * applies them directly; another instance forwards them to the owner.
  */
 export interface PtyOps {
   input(session: TerminalSessionRecord, data: string): Promise<void>;
-  resize(session: TerminalSessionRecord, cols: number, rows: number): Promise<void>;
+  /**
+   * Resize, run by the owner (so a terminal's resizes queue up in one place, in order):
+   * under the resize lock, record the size (the device becomes primary), resize the pty,
+   * tell every device.
+   */
+  resize(session: TerminalSessionRecord, socketId: string, cols: number, rows: number): Promise<ResizeResult>;
   replay(session: TerminalSessionRecord): Promise<Replay>;
   /** End the terminal (kill its pty); resolves once it is recorded as ended. */
   close(session: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void>;

@@ -20,6 +20,10 @@ export interface PtyExit {
 
 /** Largest batch of output sent as one event. */
 const MAX_BATCH_CHARS = 64 * 1024;
+/** Output arriving this soon after the last send is a stream, not an echo... */
+const STREAM_GAP_MS = 2;
+/** ...and waits this long to travel with what follows. */
+const STREAM_BATCH_MS = 4;
 
 export class PtyProcess {
   private readonly pty: IPty;
@@ -27,6 +31,7 @@ export class PtyProcess {
   private pending: string[] = [];
   private pendingChars = 0;
   private flushScheduled = false;
+  private lastFlushAt = 0;
   private exited: PtyExit | null = null;
 
   constructor(
@@ -82,8 +87,10 @@ export class PtyProcess {
     }
   }
 
-  // Output read in one turn of the event loop is sent as one event: fewer, larger
-  // messages (much cheaper through the Redis adapter) without adding latency.
+  // Fewer, larger messages are much cheaper (each one is a socket.io packet and, with
+  // several instances, a Redis publish), but an echo must not wait. So: output after a
+  // quiet spell goes out at the end of this event-loop turn; output that keeps coming
+  // (a stream: the last send was moments ago) waits a few ms to travel together.
   private collect(data: string): void {
     this.pending.push(data);
     this.pendingChars += data.length;
@@ -91,13 +98,15 @@ export class PtyProcess {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      if (performance.now() - this.lastFlushAt < STREAM_GAP_MS) setTimeout(() => this.flush(), STREAM_BATCH_MS);
+      else setImmediate(() => this.flush());
     }
   }
 
   private flush(): void {
     this.flushScheduled = false;
     if (this.pendingChars === 0) return;
+    this.lastFlushAt = performance.now();
     const data = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
     this.pending = [];
     this.pendingChars = 0;

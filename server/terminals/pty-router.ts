@@ -3,7 +3,14 @@ import type { Replay } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from './errors.js';
 import type { LocalPtys } from './local-ptys.js';
-import type { PtyOps } from './ports.js';
+import type { PtyOps, ResizeResult } from './ports.js';
+
+/** What the owner runs itself: the terminal core's side of PtyOps. */
+export interface OwnerHandlers {
+  resize(terminalId: string, socketId: string, cols: number, rows: number): Promise<ResizeResult>;
+  /** Records the end of a session that has no pty anywhere (an orphan). */
+  endOrphan(terminalId: string, reason: string): Promise<void>;
+}
 
 export class PtyRouter implements PtyOps {
   /** Forwards to other instances; null while running alone (no Redis). */
@@ -12,8 +19,7 @@ export class PtyRouter implements PtyOps {
   constructor(
     private readonly serverId: string,
     private readonly local: LocalPtys,
-    /** Records the end of a session that has no pty anywhere (an orphan). */
-    private readonly endOrphan: (terminalId: string, reason: string) => Promise<void>,
+    private readonly here: OwnerHandlers,
   ) {}
 
   async input(s: TerminalSessionRecord, data: string): Promise<void> {
@@ -21,9 +27,9 @@ export class PtyRouter implements PtyOps {
     return this.forward(s).input(s, data);
   }
 
-  async resize(s: TerminalSessionRecord, cols: number, rows: number): Promise<void> {
-    if (this.isLocal(s)) return this.local.resize(s.id, cols, rows);
-    return this.forward(s).resize(s, cols, rows);
+  async resize(s: TerminalSessionRecord, socketId: string, cols: number, rows: number): Promise<ResizeResult> {
+    if (this.isLocal(s)) return this.here.resize(s.id, socketId, cols, rows);
+    return this.forward(s).resize(s, socketId, cols, rows);
   }
 
   async replay(s: TerminalSessionRecord): Promise<Replay> {
@@ -34,7 +40,7 @@ export class PtyRouter implements PtyOps {
   async close(s: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void> {
     if (s.serverId !== this.serverId) return this.forward(s).close(s, reason);
     if (this.local.has(s.id)) return this.local.end(s.id, reason);
-    return this.endOrphan(s.id, reason);
+    return this.here.endOrphan(s.id, reason);
   }
 
   private isLocal(s: TerminalSessionRecord): boolean {

@@ -9,7 +9,7 @@ import type { LockManager } from '../locks/types.js';
 import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
 import { VersionConflictError, type SessionPatch, type SessionStore, type TerminalSessionRecord } from '../sessions/types.js';
 import { notAttached, notFound, ServiceError } from './errors.js';
-import type { EventSink, PtyOps } from './ports.js';
+import type { EventSink, PtyOps, ResizeResult } from './ports.js';
 import { toTerminalInfo } from './terminal-info.js';
 
 export interface Caller {
@@ -34,6 +34,8 @@ export interface TerminalServiceOptions {
   ptys: PtyOps;
   /** Start a pty on this instance for a new session. */
   spawnLocal: (session: TerminalSessionRecord) => void;
+  /** Resize a pty on this instance (throws terminal_ended if it is gone). */
+  resizePty: (terminalId: string, cols: number, rows: number) => void;
   logger: Logger;
 }
 
@@ -127,27 +129,29 @@ export class TerminalService {
     this.noteActivity(caller.socketId, terminalId);
   }
 
-  async resize(caller: Caller, terminalId: string, cols: number, rows: number): Promise<{ cols: number; rows: number; version: number }> {
-    this.attached(caller.socketId, terminalId);
+  async resize(caller: Caller, terminalId: string, cols: number, rows: number): Promise<ResizeResult> {
+    const session = this.attached(caller.socketId, terminalId);
+    const result = await this.o.ptys.resize(session, caller.socketId, cols, rows);
+    this.noteActivity(caller.socketId, terminalId);
+    return result;
+  }
+
+  /**
+   * Runs on the owner, for a device on any instance: under the resize lock, in order,
+   * the database (version + 1; the resizing device becomes primary: last writer wins),
+   * the cache (same write), the pty, then `terminal:primary` and `terminal:resized`.
+   */
+  async applyResize(terminalId: string, socketId: string, cols: number, rows: number): Promise<ResizeResult> {
     return this.o.locks.withLock(
       'resize',
       terminalId,
       async () => {
-        // A device that resizes becomes primary: the pty follows the latest writer.
-        const updated = await this.versioned(terminalId, () => ({ cols, rows, primarySocketId: caller.socketId }));
-        try {
-          await this.o.ptys.resize(updated.after, cols, rows);
-        } catch (err) {
-          await this.undoResize(updated.before);
-          throw err;
-        }
-        if (updated.before.primarySocketId !== caller.socketId) {
-          await this.publishPrimary(updated.after);
-        }
-        const v = updated.after.version;
-        this.o.sink.toTerminal(terminalId, 'terminal:resized', { terminalId, cols, rows, version: v });
-        this.noteActivity(caller.socketId, terminalId);
-        return { cols, rows, version: v };
+        const updated = await this.versioned(terminalId, () => ({ cols, rows, primarySocketId: socketId }));
+        this.o.resizePty(terminalId, cols, rows);
+        if (updated.before.primarySocketId !== socketId) await this.publishPrimary(updated.after);
+        const version = updated.after.version;
+        this.o.sink.toTerminal(terminalId, 'terminal:resized', { terminalId, cols, rows, version });
+        return { cols, rows, version };
       },
       this.lockOptions(),
     );
@@ -271,14 +275,6 @@ export class TerminalService {
     const devices = await this.o.registry.getDevicesForTerminal(terminalId);
     devices.sort((a, b) => b.lastPingAt - a.lastPingAt);
     return devices[0]?.socketId ?? null;
-  }
-
-  /** Put back the size and primary a failed resize recorded (a new version: versions never go back). */
-  private async undoResize(before: TerminalSessionRecord): Promise<void> {
-    const { cols, rows, primarySocketId } = before;
-    await this.versioned(before.id, () => ({ cols, rows, primarySocketId })).catch((err: unknown) => {
-      this.o.logger.warn({ err, terminalId: before.id }, 'could not undo a failed resize');
-    });
   }
 
   /** The first device to attach becomes primary; also repairs a primary that left. */
