@@ -1,4 +1,5 @@
-// Applies pending migrations to DATABASE_URL (default file:./data/ptyhub.db), offline.
+// Applies pending migrations to DATABASE_URL (default file:./data/ptyhub.db), offline:
+// prisma/migrations on SQLite, prisma/migrations-postgresql on PostgreSQL.
 //   npx tsx scripts/db-migrate.ts        (or, after the build: node dist/scripts/db-migrate.js)
 import { config } from 'dotenv';
 import { applyMigrations } from '../server/db/migrate.js';

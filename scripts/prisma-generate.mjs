@@ -58,7 +58,7 @@ export function derivePostgresqlSchema(source, schemaDir = path.join(root, path.
       `${SOURCE_SCHEMA} must have one datasource with provider = "sqlite" and one generator "client" with an output`,
     );
   }
-  if (/@db\./.test(source)) {
+  if (/@db\./.test(source.replace(/\/\/.*$/gm, ''))) {
     throw new Error(`${SOURCE_SCHEMA} uses native types (@db.*): they cannot be shared by SQLite and PostgreSQL`);
   }
   return DERIVED_HEADER + derived;

@@ -1,25 +1,21 @@
-// Applies prisma/migrations like `prisma migrate deploy`, but through the WebAssembly
-// schema engine and a driver adapter, so it needs no engine binary and no network.
+// Applies the migrations of the URL's provider like `prisma migrate deploy`, but through
+// the WebAssembly schema engine and a driver adapter, so it needs no engine binary and no
+// network: prisma/migrations for SQLite, prisma/migrations-postgresql for PostgreSQL.
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
-import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { databaseProvider, MIGRATIONS_DIR, postgresConnectionString, redactDatabaseUrl } from './provider.js';
+import type { DatabaseProvider } from './provider.js';
 import { findProjectFile, NO_FILTERS, openSchemaEngine, readMigrationsList } from './schema-engine.js';
 import type { MigrationList } from './schema-engine.js';
-import {
-  allMigrationsApplied,
-  isPostgresUrl,
-  isSqliteUrl,
-  prepareSqliteFile,
-  SQLITE_BUSY_TIMEOUT_MS,
-  serializeMigrations,
-} from './sqlite.js';
+import { allMigrationsApplied, prepareSqliteFile, SQLITE_BUSY_TIMEOUT_MS, serializeMigrations } from './sqlite.js';
 
 export interface MigrateLog {
   info(obj: object, msg?: string): void;
 }
 
 export interface MigrateOptions {
-  /** Defaults to the project's prisma/migrations. */
+  /** Defaults to the provider's folder: prisma/migrations or prisma/migrations-postgresql. */
   migrationsDir?: string;
 }
 
@@ -28,32 +24,61 @@ export async function applyMigrations(
   log?: MigrateLog,
   options: MigrateOptions = {},
 ): Promise<{ applied: string[] }> {
-  const migrationsDir = options.migrationsDir ?? findProjectFile('prisma/migrations');
+  const provider = databaseProvider(databaseUrl);
+  const migrationsDir = options.migrationsDir ?? findProjectFile(MIGRATIONS_DIR[provider]);
   const migrations = await readMigrationsList(migrationsDir);
-  const provider = lockedProvider(migrations);
+  requireProvider(lockedProvider(migrations), provider, migrationsDir, databaseUrl);
 
-  if (isSqliteUrl(databaseUrl)) {
-    requireProvider(provider, 'sqlite', databaseUrl);
+  if (provider === 'sqlite') {
     const names = migrations.migrationDirectories.map((d) => d.path);
     return serializeMigrations(databaseUrl, async () => {
       prepareSqliteFile(databaseUrl);
       if (allMigrationsApplied(databaseUrl, names)) return upToDate(names.length, log);
       const factory = new PrismaBetterSqlite3({ url: databaseUrl, timeout: SQLITE_BUSY_TIMEOUT_MS });
-      return run(factory, migrations, log);
+      return run(factory, migrations, log, explainBusy);
     });
   }
-  if (isPostgresUrl(databaseUrl)) {
-    requireProvider(provider, 'postgresql', databaseUrl);
-    // The engine takes a PostgreSQL advisory lock itself, as migrate deploy does.
-    return run(new PrismaPg({ connectionString: databaseUrl }), migrations, log);
+  // Instances starting together: the engine takes PostgreSQL's advisory lock first, as
+  // `prisma migrate deploy` does, so each migration is applied once; the others wait and
+  // then find nothing to do. But the engine gives up after 10 s, which a long migration
+  // on another instance can exceed, so we take the same lock first and wait as long as it
+  // takes; the engine's own request is then granted at once (advisory locks nest within a
+  // session). Everything runs on one connection (a pool of one that never idles it out),
+  // and closing that connection at the end releases the lock.
+  const pg = new PrismaPg({ connectionString: postgresConnectionString(databaseUrl), max: 1, idleTimeoutMillis: 0 });
+  const conn = await pg.connect();
+  const explain = (err: unknown) => explainPostgres(err, databaseUrl);
+  try {
+    await takeMigrationLock(conn, log);
+  } catch (err) {
+    await conn.dispose();
+    throw explain(err);
   }
-  throw new Error(`unsupported DATABASE_URL scheme: ${redact(databaseUrl)} (use file: or postgresql://)`);
+  const oneConnection: SqlMigrationAwareDriverAdapterFactory = {
+    provider: pg.provider,
+    adapterName: pg.adapterName,
+    connect: async () => conn,
+    connectToShadowDb: () => pg.connectToShadowDb(),
+  };
+  return run(oneConnection, migrations, log, explain);
+}
+
+/** The advisory lock id of Prisma's migrations on PostgreSQL (schema engine and CLI). */
+export const POSTGRES_MIGRATION_LOCK = 72707369;
+
+async function takeMigrationLock(conn: SqlDriverAdapter, log?: MigrateLog): Promise<void> {
+  const query = (sql: string) => ({ sql, args: [], argTypes: [] });
+  const tried = await conn.queryRaw(query(`SELECT pg_try_advisory_lock(${POSTGRES_MIGRATION_LOCK})`));
+  if (tried.rows[0]?.[0] === true) return;
+  log?.info({}, 'waiting for another instance to finish applying database migrations');
+  await conn.executeRaw(query(`SELECT pg_advisory_lock(${POSTGRES_MIGRATION_LOCK})`));
 }
 
 async function run(
   inner: SqlMigrationAwareDriverAdapterFactory,
   migrationsList: MigrationList,
-  log?: MigrateLog,
+  log: MigrateLog | undefined,
+  explain: (err: unknown) => unknown,
 ): Promise<{ applied: string[] }> {
   const { factory, disposeAll } = trackConnections(inner);
   const engine = await openSchemaEngine({ adapterFactory: factory });
@@ -65,7 +90,7 @@ async function run(
     log?.info({ applied, total }, 'database migrations applied');
     return { applied };
   } catch (err) {
-    throw explainBusy(err);
+    throw explain(err);
   } finally {
     engine.free();
     await disposeAll();
@@ -88,28 +113,41 @@ function explainBusy(err: unknown): unknown {
   );
 }
 
+/** Driver errors name only a kind (DatabaseNotReachable, ...): say what and where. */
+function explainPostgres(err: unknown, url: string): unknown {
+  const cause = (err as { cause?: { kind?: unknown; originalMessage?: unknown; host?: unknown; port?: unknown } } | null)
+    ?.cause;
+  if (!(err instanceof Error) || typeof cause?.kind !== 'string') return err;
+  const where = typeof cause.host === 'string' ? ` (${cause.host}${cause.port ? `:${String(cause.port)}` : ''})` : '';
+  const detail = typeof cause.originalMessage === 'string' ? cause.originalMessage : `${cause.kind}${where}`;
+  return new Error(`cannot apply database migrations to ${redactDatabaseUrl(url)}: ${detail}`, { cause: err });
+}
+
 /**
- * The engine never closes its connections, and on SQLite it holds its one in
- * locking_mode=EXCLUSIVE: close them, or every other connection to the file would wait.
+ * The engine never closes its connections: close them. On SQLite it holds its one in
+ * locking_mode=EXCLUSIVE (every other connection to the file would wait); on PostgreSQL
+ * closing the connection releases the migration advisory lock.
  */
 function trackConnections(inner: SqlMigrationAwareDriverAdapterFactory) {
-  const opened: { dispose(): Promise<void> }[] = [];
+  const opened = new Set<{ dispose(): Promise<void> }>();
   const factory: SqlMigrationAwareDriverAdapterFactory = {
     provider: inner.provider,
     adapterName: inner.adapterName,
     connect: async () => {
       const conn = await inner.connect();
-      opened.push(conn);
+      opened.add(conn);
       return conn;
     },
     connectToShadowDb: async () => {
       const conn = await inner.connectToShadowDb();
-      opened.push(conn);
+      opened.add(conn);
       return conn;
     },
   };
   const disposeAll = async () => {
-    await Promise.allSettled(opened.splice(0).map((c) => c.dispose()));
+    const all = [...opened];
+    opened.clear();
+    await Promise.allSettled(all.map((c) => c.dispose()));
   };
   return { factory, disposeAll };
 }
@@ -118,18 +156,10 @@ function lockedProvider(list: MigrationList): string | null {
   return /provider\s*=\s*"([^"]+)"/.exec(list.lockfile.content ?? '')?.[1] ?? null;
 }
 
-function requireProvider(actual: string | null, wanted: 'sqlite' | 'postgresql', url: string): void {
-  if (actual === null || actual === wanted) return;
-  if (wanted === 'postgresql') {
-    throw new Error(
-      `DATABASE_URL ${redact(url)} is PostgreSQL but the migrations in prisma/migrations are for ${actual}. ` +
-        'Set provider = "postgresql" in prisma/schema.prisma, regenerate the client and create PostgreSQL ' +
-        'migrations (see docs), then run `npx prisma migrate deploy` or this migrator again.',
-    );
-  }
-  throw new Error(`DATABASE_URL ${redact(url)} is SQLite but the migrations are for ${actual}.`);
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+function requireProvider(locked: string | null, wanted: DatabaseProvider, dir: string, url: string): void {
+  if (locked === null || locked === wanted) return;
+  throw new Error(
+    `DATABASE_URL ${redactDatabaseUrl(url)} is ${wanted === 'sqlite' ? 'SQLite' : 'PostgreSQL'} but the migrations in ` +
+      `${dir} are for ${locked} (migration_lock.toml); the ${wanted} migrations are in ${MIGRATIONS_DIR[wanted]}.`,
+  );
 }

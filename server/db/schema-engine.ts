@@ -24,13 +24,26 @@ let ready: Promise<void> | undefined;
 /**
  * The package's entry does `import './x.wasm'`, which plain Node 20 rejects without
  * --experimental-wasm-modules; so instantiate the .wasm next to its glue ourselves.
+ *
+ * The engine's timers (e.g. its 10 s limit on taking PostgreSQL's migration lock) are
+ * never cleared once the awaited step finishes; unref them, or every process that
+ * migrated a PostgreSQL database would linger 10 s before it could exit.
  */
 function initWasm(): Promise<void> {
   ready ??= (async () => {
     const require = createRequire(import.meta.url);
     const glue = require.resolve('@prisma/schema-engine-wasm/schema_engine_bg');
     const bytes = await readFile(path.join(path.dirname(glue), 'schema_engine_bg.wasm'));
-    const { instance } = await WebAssembly.instantiate(bytes, { './schema_engine_bg.js': bg });
+    const imports: Record<string, unknown> = { ...bg };
+    for (const [name, fn] of Object.entries(bg)) {
+      if (!name.startsWith('__wbg_setTimeout_') || typeof fn !== 'function') continue;
+      imports[name] = (...args: unknown[]): unknown => {
+        const timer: unknown = Reflect.apply(fn, undefined, args);
+        (timer as { unref?: () => void } | null)?.unref?.();
+        return timer;
+      };
+    }
+    const { instance } = await WebAssembly.instantiate(bytes, { './schema_engine_bg.js': imports });
     bg.__wbg_set_wasm(instance.exports);
     (instance.exports.__wbindgen_start as () => void)();
   })();

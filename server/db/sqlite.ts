@@ -6,14 +6,6 @@ import path from 'node:path';
 /** How long a connection waits for another writer before SQLITE_BUSY. */
 export const SQLITE_BUSY_TIMEOUT_MS = 10_000;
 
-export function isSqliteUrl(url: string): boolean {
-  return url.startsWith('file:');
-}
-
-export function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//.test(url);
-}
-
 /** The path the better-sqlite3 adapter opens: it only strips `file:` (relative to cwd). */
 export function sqlitePath(url: string): string {
   return url.replace(/^file:/, '');

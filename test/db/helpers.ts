@@ -1,4 +1,5 @@
-// A fresh, migrated SQLite database in a temp dir, per test file.
+// Fresh, migrated test databases: SQLite in a temp dir by default, or any URL (the
+// PostgreSQL tests pass a new database on their private server).
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,25 +16,26 @@ export async function makeTempDir(): Promise<{ dir: string; cleanup(): Promise<v
 export interface TestDb {
   url: string;
   prisma: PrismaClient;
-  /** Another client on the same file: a second connection, as another instance would have. */
+  /** Another client on the same database: a second connection, as another instance would have. */
   openClient(): PrismaClient;
   addUser(): Promise<string>;
   close(): Promise<void>;
 }
 
-export async function openTestDb(): Promise<TestDb> {
-  const tmp = await makeTempDir();
-  const url = `file:${path.join(tmp.dir, 'db', 'ptyhub.db')}`;
-  await applyMigrations(url);
+/** Migrates `url` (default: a new SQLite file in a temp dir) and opens a client on it. */
+export async function openTestDb(url?: string): Promise<TestDb> {
+  const tmp = url === undefined ? await makeTempDir() : null;
+  const dbUrl = tmp ? `file:${path.join(tmp.dir, 'db', 'ptyhub.db')}` : (url ?? '');
+  await applyMigrations(dbUrl);
   const clients: PrismaClient[] = [];
   const openClient = () => {
-    const client = createPrismaClient(url);
+    const client = createPrismaClient(dbUrl);
     clients.push(client);
     return client;
   };
   const prisma = openClient();
   return {
-    url,
+    url: dbUrl,
     prisma,
     openClient,
     async addUser() {
@@ -43,7 +45,7 @@ export async function openTestDb(): Promise<TestDb> {
     },
     async close() {
       await Promise.all(clients.map((c) => c.$disconnect()));
-      await tmp.cleanup();
+      await tmp?.cleanup();
     },
   };
 }

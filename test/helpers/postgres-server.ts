@@ -24,6 +24,8 @@ export interface PostgresServer {
   createDatabase(name?: string): Promise<string>;
   /** Runs SQL as the superuser through psql; returns its unaligned, tuples-only output. */
   psql(sql: string, database?: string): Promise<string>;
+  /** The database's tables, columns, indexes, constraints, enums and sequences as text, minus `excludeTables`. */
+  describeSchema(database: string, excludeTables?: string[]): Promise<string>;
   /** Fast shutdown (clients are disconnected), wait for exit, remove the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -136,6 +138,7 @@ function spawnServer(bin: string, dataDir: string, port: number, user: { uid: nu
   ];
   const child = spawn('sh', ['-c', WRAPPER, 'sh', ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    cwd: dataDir,
     ...(user ?? {}),
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
   });
@@ -199,7 +202,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       path.join(bin, 'initdb'),
       ['-D', dataDir, '-U', SUPERUSER, `--pwfile=${pwFile}`, '--auth-local=trust', '--auth-host=scram-sha-256',
         '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'],
-      { ...(user ?? {}), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, timeout: 60_000 },
+      { cwd: dir, ...(user ?? {}), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, timeout: 60_000 },
     );
     // A free port can be taken between asking and binding: try a few.
     for (let attempt = 0; !running; attempt++) {
@@ -225,12 +228,32 @@ export async function startPostgres(): Promise<PostgresServer> {
     );
     return stdout.trim();
   };
+  /** Column order is left out: migrations append added columns where a fresh schema has them in place. */
+  const describeSchema = async (database: string, excludeTables: string[] = []): Promise<string> => {
+    const skip = excludeTables.map((t) => `'${t.replace(/'/g, "''")}'`).join(', ') || "''";
+    const queries = [
+      `SELECT table_name, column_name, data_type, character_maximum_length, numeric_precision, datetime_precision,
+              is_nullable, column_default
+         FROM information_schema.columns
+        WHERE table_schema = 'public' AND table_name NOT IN (${skip}) ORDER BY 1, 2`,
+      `SELECT tablename, indexname, indexdef FROM pg_indexes
+        WHERE schemaname = 'public' AND tablename NOT IN (${skip}) ORDER BY 1, 2`,
+      `SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT IN (${skip}) ORDER BY 1, 2`,
+      `SELECT t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_type t
+         JOIN pg_enum e ON e.enumtypid = t.oid WHERE t.typnamespace = 'public'::regnamespace GROUP BY 1 ORDER BY 1`,
+      `SELECT sequencename, data_type FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1`,
+    ];
+    const parts = await Promise.all(queries.map((q) => psql(q, database)));
+    return parts.join('\n--\n');
+  };
   let seq = 0;
   let current: Running | null = running;
   return {
     port,
     url: urlOf('postgres'),
     psql,
+    describeSchema,
     async createDatabase(name = `test_${process.pid}_${++seq}`) {
       await psql(`CREATE DATABASE "${name}"`);
       return urlOf(name);
