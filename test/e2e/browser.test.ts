@@ -188,8 +188,9 @@ describe('browser client', () => {
       await page2.locator('.fit-btn').click();
       await page2.waitForSelector('.info-control[data-primary="true"]');
       await page.waitForFunction(() => document.querySelector('.info-control')?.textContent === 'Sized by Tablet');
+      // "Fit" claims control first, then resizes: wait for the new size (a smaller window).
+      await page2.waitForFunction((s) => document.querySelector('.info-size')?.textContent !== s, size1);
       const size2 = await page2.locator('.info-size').textContent();
-      expect(size2).not.toBe(size1); // a smaller window
       await page.waitForFunction((s) => document.querySelector('.info-size')?.textContent === s, size2);
       expect(await page.locator('.term-pane.active').getAttribute('class')).toContain('foreign-size');
 
