@@ -207,11 +207,6 @@ export class TerminalService {
     this.lastTouch.delete(terminalId);
   }
 
-  /** Local sockets and the terminals they are attached to (for re-publishing). */
-  localAttachments(): Array<{ socketId: string; terminalIds: string[] }> {
-    return [...this.attachments].map(([socketId, t]) => ({ socketId, terminalIds: [...t.keys()] }));
-  }
-
   // ---- internals ----
 
   private async owned(userId: string, terminalId: string): Promise<TerminalSessionRecord> {
