@@ -83,7 +83,8 @@ describe('two instances', () => {
       'stty -echo -onlcr',
       'f=$(mktemp)',
       'head -c 3900000 /dev/urandom | base64 -w 120 > $f',
-      'printf "BEGIN\\n"; cat $f; printf "END\\n"; sha256sum < $f | cut -c1-64 | sed "s/^/SUM=/"',
+      // Markers with "-", which base64 never contains, so they cannot occur in the data.
+      'printf -- "-BEGIN-\\n"; cat $f; printf -- "-END-\\n"; sha256sum < $f | cut -c1-64 | sed "s/^/SUM=/"',
     ].join('; ');
     await onA.call('terminal:input', { terminalId: id, data: `${script}\r` });
     const doneRe = /SUM=([0-9a-f]{64})/;
@@ -91,7 +92,7 @@ describe('two instances', () => {
     const outB = await onB.waitForOutput(id, doneRe, 60_000);
     const sum = outA.match(doneRe)![1];
     for (const out of [outA, outB]) {
-      const body = out.slice(out.indexOf('BEGIN\n') + 6, out.indexOf('END\n'));
+      const body = out.slice(out.indexOf('-BEGIN-\n') + 8, out.indexOf('-END-\n'));
       expect(body.length).toBeGreaterThan(5_000_000);
       expect(createHash('sha256').update(body).digest('hex')).toBe(sum);
     }
