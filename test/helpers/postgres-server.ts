@@ -3,15 +3,15 @@
 // when running as root and it is missing (like redis-server.ts does for Redis).
 //
 // initdb and postgres refuse to run as root: as root they run as the `postgres` OS user
-// (created by the package), otherwise as the current user. The server runs under a tiny
-// sh wrapper that holds our stdin pipe: if this process dies in any way (even SIGKILL),
-// the pipe closes and the wrapper stops the server, so none outlives the test run.
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+// (created by the package), otherwise as the current user. The server runs as a guarded
+// daemon (see guarded-daemon.ts), so none outlives the test run.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, chmodSync, chownSync, constants, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { startGuardedDaemon, type Daemon } from './guarded-daemon.js';
 import { freePort } from './redis-server.js';
 
 const run = promisify(execFile);
@@ -32,29 +32,6 @@ export interface PostgresServer {
 
 const SUPERUSER = 'ptyhub';
 
-const WRAPPER = `
-exec 3<&0
-"$@" </dev/null &
-pid=$!
-echo "ptyhub-postgres-pid $pid"
-( read _ <&3; kill -QUIT $pid 2>/dev/null ) &
-wd=$!
-wait $pid
-code=$?
-kill $wd 2>/dev/null
-echo "ptyhub-postgres-exit $code"
-`;
-
-const live = new Set<number>();
-process.once('exit', () => {
-  for (const pid of live) {
-    try {
-      process.kill(pid, 'SIGQUIT');
-    } catch {
-      /* already gone */
-    }
-  }
-});
 
 function executable(file: string): boolean {
   try {
@@ -117,13 +94,7 @@ async function serverUser(): Promise<{ uid: number; gid: number } | null> {
   throw new Error('running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL');
 }
 
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  pid: number;
-  exited: Promise<void>;
-}
-
-function spawnServer(bin: string, dataDir: string, port: number, user: { uid: number; gid: number } | null): Promise<Running> {
+function spawnServer(bin: string, dataDir: string, port: number, user: { uid: number; gid: number } | null): Promise<Daemon> {
   const args = [
     path.join(bin, 'postgres'),
     '-D', dataDir,
@@ -136,48 +107,13 @@ function spawnServer(bin: string, dataDir: string, port: number, user: { uid: nu
     '-c', 'full_page_writes=off',
     '-c', 'max_connections=100',
   ];
-  const child = spawn('sh', ['-c', WRAPPER, 'sh', ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    cwd: dataDir,
-    ...(user ?? {}),
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
-  });
-  let output = '';
-  let pid = 0;
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return new Promise<Running>((resolve, reject) => {
-    const fail = (why: string): void => {
-      clearTimeout(timer);
-      if (pid) live.delete(pid);
-      child.stdin.end();
-      reject(new Error(`postgres on port ${port} ${why}:\n${output.slice(-2000)}`));
-    };
-    const timer = setTimeout(() => {
-      if (pid) process.kill(pid, 'SIGQUIT');
-      fail('was not ready within 30 s');
-    }, 30_000);
-    const onData = (d: string): void => {
-      output += d;
-      const m = /ptyhub-postgres-pid (\d+)/.exec(output);
-      if (m && !pid) {
-        pid = Number(m[1]);
-        live.add(pid);
-      }
-      if (/ptyhub-postgres-exit/.test(output)) fail('exited');
-      else if (/database system is ready to accept connections/.test(output)) {
-        clearTimeout(timer);
-        child.stdout.removeAllListeners('data');
-        child.stderr.removeAllListeners('data');
-        child.stdout.resume();
-        child.stderr.resume();
-        resolve({ child, pid, exited });
-      }
-    };
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('error', (err) => fail(`could not be spawned (${err.message})`));
+  return startGuardedDaemon({
+    name: `postgres on port ${port}`,
+    command: args,
+    ready: /database system is ready to accept connections/,
+    timeoutMs: 30_000,
+    orphanSignal: 'QUIT',
+    spawn: { cwd: dataDir, ...(user ?? {}), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' } },
   });
 }
 
@@ -195,7 +131,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
   chmodSync(dir, 0o700);
 
-  let running: Running | null = null;
+  let running: Daemon | null = null;
   let port = 0;
   try {
     await run(
@@ -248,7 +184,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     return parts.join('\n--\n');
   };
   let seq = 0;
-  let current: Running | null = running;
+  let current: Daemon | null = running;
   return {
     port,
     url: urlOf('postgres'),
@@ -262,14 +198,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       const r = current;
       current = null;
       if (!r) return;
-      try {
-        process.kill(r.pid, 'SIGINT'); // fast shutdown
-      } catch {
-        /* already gone */
-      }
-      await r.exited;
-      r.child.stdin.end();
-      live.delete(r.pid);
+      await r.stop('SIGINT'); // fast shutdown
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,15 +1,15 @@
 // A private redis-server per test file, on a free loopback port, that tests can kill -9,
 // freeze (SIGSTOP) and restart on the same port.
 //
-// redis-server runs under a tiny sh wrapper that holds our stdin pipe: if this process
-// dies in any way (even SIGKILL), the pipe closes and the wrapper kills redis-server, so
-// no server outlives the test run. `pid` is redis-server's own pid.
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+// redis-server runs as a guarded daemon (see guarded-daemon.ts): no server outlives the
+// test run. `pid` is redis-server's own pid.
+import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { startGuardedDaemon, type Daemon } from './guarded-daemon.js';
 
 export interface RedisServer {
   port: number;
@@ -33,30 +33,6 @@ export interface StartRedisOptions {
   password?: string;
   readyTimeoutMs?: number;
 }
-
-const WRAPPER = `
-exec 3<&0
-redis-server "$@" </dev/null &
-pid=$!
-echo "ptyhub-redis-pid $pid"
-( read _ <&3; kill -9 $pid 2>/dev/null ) &
-wd=$!
-wait $pid
-code=$?
-kill $wd 2>/dev/null
-echo "ptyhub-redis-exit $code"
-`;
-
-const live = new Set<number>();
-process.once('exit', () => {
-  for (const pid of live) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-});
 
 /** A port nobody listens on right now (the OS picks it). */
 export function freePort(): Promise<number> {
@@ -100,14 +76,8 @@ function ensureRedisBinary(): Promise<void> {
   return binaryReady;
 }
 
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  pid: number;
-  exited: Promise<void>;
-}
-
 /** Start redis-server on `port`; resolves once it logs "Ready to accept connections". */
-function spawnServer(port: number, dir: string, password: string | undefined, timeoutMs: number): Promise<Running> {
+function spawnServer(port: number, dir: string, password: string | undefined, timeoutMs: number): Promise<Daemon> {
   const args = [
     '--port', String(port),
     '--bind', '127.0.0.1',
@@ -119,40 +89,12 @@ function spawnServer(port: number, dir: string, password: string | undefined, ti
     '--logfile', '',
     ...(password ? ['--requirepass', password] : []),
   ];
-  const child = spawn('sh', ['-c', WRAPPER, 'sh', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let output = '';
-  let pid = 0;
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return new Promise<Running>((resolve, reject) => {
-    const fail = (why: string): void => {
-      clearTimeout(timer);
-      if (pid) live.delete(pid);
-      child.stdin.end();
-      reject(new Error(`redis-server on port ${port} ${why}:\n${output.slice(-2000)}`));
-    };
-    const timer = setTimeout(() => {
-      if (pid) process.kill(pid, 'SIGKILL');
-      fail(`not ready within ${timeoutMs} ms`);
-    }, timeoutMs);
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d: string) => (output += d));
-    child.stdout.on('data', (d: string) => {
-      output += d;
-      const m = /ptyhub-redis-pid (\d+)/.exec(output);
-      if (m && !pid) {
-        pid = Number(m[1]);
-        live.add(pid);
-      }
-      if (/ptyhub-redis-exit/.test(output)) fail('exited');
-      else if (/Ready to accept connections/.test(output)) {
-        clearTimeout(timer);
-        child.stdout.removeAllListeners('data');
-        child.stdout.resume(); // keep draining, redis keeps logging
-        resolve({ child, pid, exited });
-      }
-    });
-    child.once('error', (err) => fail(`could not be spawned (${err.message})`));
+  return startGuardedDaemon({
+    name: `redis-server on port ${port}`,
+    command: ['redis-server', ...args],
+    ready: /Ready to accept connections/,
+    timeoutMs,
+    orphanSignal: 'KILL',
   });
 }
 
@@ -161,7 +103,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ptyhub-redis-'));
   const timeoutMs = opts.readyTimeoutMs ?? 10_000;
   let port = opts.port ?? 0;
-  let running: Running | null = null;
+  let running: Daemon | null = null;
   // A free port can be taken between asking and binding: try a few when we chose it.
   for (let attempt = 0; !running; attempt++) {
     const tryPort = opts.port ?? (await freePort());
@@ -176,22 +118,21 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     }
   }
   let paused = false;
-  let current: Running | null = running;
+  let current: Daemon | null = running;
 
   const shutdown = async (): Promise<void> => {
     const r = current;
     current = null;
     if (!r) return;
-    try {
-      if (paused) process.kill(r.pid, 'SIGCONT');
-      process.kill(r.pid, 'SIGTERM');
-    } catch {
-      /* already dead (kill9) */
+    if (paused) {
+      try {
+        process.kill(r.pid, 'SIGCONT');
+      } catch {
+        /* already dead (kill9) */
+      }
     }
     paused = false;
-    await r.exited; // the wrapper exits right after redis-server does
-    r.child.stdin.end();
-    live.delete(r.pid);
+    await r.stop('SIGTERM');
   };
 
   const auth = opts.password ? `:${encodeURIComponent(opts.password)}@` : '';
