@@ -47,8 +47,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const started = Date.now();
   const serverId = config.SERVER_ID;
 
-  const { applied } = await applyMigrations(config.DATABASE_URL, logger);
-  if (applied.length) logger.info({ applied }, 'database migrations applied');
+  await applyMigrations(config.DATABASE_URL, logger);
   const prisma = createPrismaClient(config.DATABASE_URL);
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
   const state = await createStateBackends(config, prisma, logger);

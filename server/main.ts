@@ -16,7 +16,7 @@ try {
   throw err;
 }
 
-const logger = createLogger({ level: config.LOG_LEVEL, serverId: config.SERVER_ID });
+const logger = createLogger({ level: config.LOG_LEVEL, serverId: config.SERVER_ID, format: config.LOG_FORMAT });
 
 let app;
 try {

@@ -18,6 +18,8 @@ const schema = z.object({
     .optional(),
   DATABASE_URL: z.string().min(1).default('file:./data/ptyhub.db'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** json (one object a line) or pretty; default: pretty on a terminal, else json. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   /** Comma-separated Origins allowed to open WebSockets; default: the server's own. */
   ALLOWED_ORIGINS: optionalString,
   /**
@@ -85,7 +87,9 @@ export class ConfigError extends Error {
 
 /** Parse and validate; throws ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
+  // An empty variable (`SERVER_ID=` in a copied .env.example) means "use the default".
+  const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = schema.safeParse(given);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])] ?? null)})`),

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../server/config/env.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CONFIG_KEYS, ConfigError, loadConfig } from '../../server/config/env.js';
+import { PROJECT_ROOT } from '../../server/paths.js';
 
 describe('configuration', () => {
   it('has safe defaults: loopback, SQLite, no Redis', () => {
@@ -7,6 +10,19 @@ describe('configuration', () => {
     expect(c).toMatchObject({ HOST: '127.0.0.1', PORT: 3000, DATABASE_URL: 'file:./data/ptyhub.db', redisEnabled: false });
     expect(c.ALLOWED_ORIGINS).toBeNull();
     expect(c.SERVER_ID).toMatch(/-3000$/);
+  });
+
+  it('accepts .env.example as it is (empty values mean defaults)', () => {
+    const text = fs.readFileSync(path.join(PROJECT_ROOT, '.env.example'), 'utf8');
+    const env = Object.fromEntries(
+      text
+        .split('\n')
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(Object.keys(env).length).toBeGreaterThan(25);
+    for (const key of CONFIG_KEYS) expect(env, `.env.example documents ${key}`).toHaveProperty(key);
+    expect(loadConfig(env)).toMatchObject({ HOST: '127.0.0.1', PORT: 3000, redisEnabled: false });
   });
 
   it('names every bad variable', () => {
