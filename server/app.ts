@@ -60,7 +60,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     allowedOrigins: config.ALLOWED_ORIGINS,
     auth,
     logger,
-    extra: clustered ? { adapter: createClusterAdapter(redis, logger) } : undefined,
+    extra: clustered ? { adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS) } : undefined,
   });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
   const sink = socketEventSink(io, clustered);

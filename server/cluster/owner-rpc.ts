@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ErrorCode, Replay } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
+import { watchSubscriber } from '../redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from '../terminals/errors.js';
@@ -61,6 +62,7 @@ export class OwnerRpc implements PtyOps {
     const sub = this.o.redis.duplicate('owner-rpc', { offlineQueue: true });
     this.subscriber = sub;
     sub.on('message', (_channel: string, raw: string) => this.onMessage(raw));
+    watchSubscriber(sub, 'owner-rpc', { intervalMs: 5000, timeoutMs: this.o.timeoutMs, logger: this.o.logger });
     const subscribed = sub.subscribe(this.channelOf(this.o.serverId)).catch((err: unknown) => {
       this.o.logger.warn({ err }, 'owner rpc: subscribing failed; retried on reconnect');
     });

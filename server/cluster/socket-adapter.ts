@@ -2,6 +2,7 @@
 // terminal's room reaches devices on every instance.
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from '../log/logger.js';
+import { watchSubscriber } from '../redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 
 /**
@@ -43,8 +44,9 @@ function safePublisher(redis: RedisConnectionManager, logger: Logger) {
   return self;
 }
 
-export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger) {
+export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger, pingTimeoutMs: number) {
   const subscriber = redis.duplicate('socket.io-adapter', { offlineQueue: true });
+  watchSubscriber(subscriber, 'socket.io-adapter', { intervalMs: 5000, timeoutMs: pingTimeoutMs, logger });
   return createAdapter(safePublisher(redis, logger), subscriber, {
     key: `${redis.prefix}socket.io`,
     requestsTimeout: 3000,

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { eventually, redisRecovered, startServer, type TestServer } from '../helpers/server.js';
+import { eventually } from '../helpers/eventually.js';
+import { redisRecovered, startServer, type TestServer } from '../helpers/server.js';
 import { cachedSession, keysMentioning, shellSize } from '../helpers/terminal.js';
 
 const PREFIX = 'ptyhub-cluster:';
@@ -144,7 +145,7 @@ describe('two instances', () => {
     await redis.restart();
     await Promise.all([redisRecovered(a), redisRecovered(b)]);
     // Subscriptions come back with the connections; the first request may race them.
-    await eventually(async () => (await onB.call('terminal:input', { terminalId: id, data: 'echo after-$((2+2))\r' })).ok, 'input from B');
+    await eventually(async () => (await onB.call('terminal:input', { terminalId: id, data: 'echo after-$((2+2))\r' })).ok, 20_000, 'input from B', 100);
     await onB.waitForOutput(id, 'after-4');
     await onA.waitForOutput(id, 'after-4');
     const list = await onB.call('terminal:list', {});
@@ -231,8 +232,8 @@ describe('two instances', () => {
     const list = await onB.call('terminal:list', {});
     expect(list.ok && list.terminals.some((t) => t.id === id)).toBe(false);
     // Registry entries of the dead instance are reaped; the cache holds only a tombstone.
-    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every((k) => k === `${PREFIX}session:${id}`), 'registry cleanup');
+    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every((k) => k === `${PREFIX}session:${id}`), 20_000, 'registry cleanup', 100);
     expect(await cachedSession(redis.url, PREFIX, id)).toMatchObject({ kind: 'x' });
-    await eventually(async () => (await keysMentioning(redis.url, PREFIX, 'server-c')).length === 0, 'server-c keys gone');
+    await eventually(async () => (await keysMentioning(redis.url, PREFIX, 'server-c')).length === 0, 20_000, 'server-c keys gone', 100);
   });
 });

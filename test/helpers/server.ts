@@ -11,6 +11,7 @@ import { hashPassword } from '../../server/auth/passwords.js';
 import { createPrismaClient } from '../../server/db/client.js';
 import { createUser } from '../../server/db/users.js';
 import { PROJECT_ROOT } from '../../server/paths.js';
+import { eventually } from './eventually.js';
 
 export interface TestServer {
   url: string;
@@ -147,16 +148,6 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   };
 }
 
-/** Polls `check` until it returns true (bounded): for effects that have no event. */
-export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 20_000, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** Resolves once the server reports Redis ready and its registry back on Redis. */
 export function redisRecovered(server: TestServer, timeoutMs = 30_000): Promise<void> {
   return eventually(
@@ -164,7 +155,8 @@ export function redisRecovered(server: TestServer, timeoutMs = 30_000): Promise<
       const h = (await (await fetch(`${server.url}/healthz`)).json()) as { redis: { state: string }; registry: { backend: string } };
       return h.redis.state === 'ready' && h.registry.backend === 'redis';
     },
-    `Redis recovery on ${server.serverId}`,
     timeoutMs,
+    `Redis recovery on ${server.serverId}`,
+    100,
   );
 }

@@ -61,15 +61,7 @@ export function device(socketId: string, over: Partial<DeviceInfo> = {}): Device
   };
 }
 
-/** Poll `check` until it returns true or the deadline passes (for time-based effects only). */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 25): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { eventually } from '../helpers/eventually.js';
 
 /** Resolves on the next occurrence of a manager event. */
 export function nextEvent(manager: RedisConnectionManager, event: 'ready' | 'down', timeoutMs: number): Promise<void> {
