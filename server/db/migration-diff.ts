@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { ColumnTypeEnum } from '@prisma/driver-adapter-utils';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
-import { findProjectFile, NO_FILTERS, openSchemaEngine, readMigrationsList } from './schema-engine.js';
+import { findProjectFile, NO_FILTERS, openSchemaEngine, readMigrationsList, type EngineOptions, type SchemaEngine } from './schema-engine.js';
 
 export interface SchemaFile {
   path: string;
@@ -58,39 +58,25 @@ export async function sqliteMigrationDiff(migrationsDir: string, schema: SchemaF
   // The engine learns the connector from the lockfile; the first run has none yet.
   migrations.lockfile.content ??= SQLITE_LOCKFILE;
   // Nothing is written to this database: the diff only uses the shadow (:memory:) one.
-  const engine = await openSchemaEngine({
-    adapterFactory: withScriptFallback(new PrismaBetterSqlite3({ url: ':memory:' })),
-    datamodels: [[schema.path, schema.content]],
-  });
-  try {
-    const diff = await engine.diff({
-      from: { tag: 'migrations', ...migrations },
-      to: { tag: 'schemaDatamodel', files: [schema] },
-      script: true,
-      exitCode: true,
-      filters: NO_FILTERS,
-    });
-    // exitCode 2 means "the diff is not empty".
-    return { sql: diff.stdout ?? '', changed: diff.exitCode === 2 };
-  } finally {
-    engine.free();
-  }
+  const adapterFactory = withScriptFallback(new PrismaBetterSqlite3({ url: ':memory:' }));
+  return diffTo(adapterFactory, { tag: 'migrations', ...migrations }, schema);
 }
 
 /** PostgreSQL: from one data model (null: an empty database) to another, no server needed. */
 export async function postgresqlSchemaDiff(from: SchemaFile | null, to: SchemaFile): Promise<MigrationDiff> {
-  const engine = await openSchemaEngine({
-    adapterFactory: offlinePostgresFactory(),
-    datamodels: [[to.path, to.content]],
-  });
+  return diffTo(offlinePostgresFactory(), from ? { tag: 'schemaDatamodel', files: [from] } : { tag: 'empty' }, to);
+}
+
+/** The SQL that takes `from` to the data model `to`, as the schema engine writes it. */
+async function diffTo(
+  adapterFactory: EngineOptions['adapterFactory'],
+  from: Parameters<SchemaEngine['diff']>[0]['from'],
+  to: SchemaFile,
+): Promise<MigrationDiff> {
+  const engine = await openSchemaEngine({ adapterFactory, datamodels: [[to.path, to.content]] });
   try {
-    const diff = await engine.diff({
-      from: from ? { tag: 'schemaDatamodel', files: [from] } : { tag: 'empty' },
-      to: { tag: 'schemaDatamodel', files: [to] },
-      script: true,
-      exitCode: true,
-      filters: NO_FILTERS,
-    });
+    const diff = await engine.diff({ from, to: { tag: 'schemaDatamodel', files: [to] }, script: true, exitCode: true, filters: NO_FILTERS });
+    // exitCode 2 means "the diff is not empty".
     return { sql: diff.stdout ?? '', changed: diff.exitCode === 2 };
   } finally {
     engine.free();

@@ -11,24 +11,12 @@ import {
   revokeToken,
 } from '../../server/db/users.js';
 import { DbSessionStore } from '../../server/sessions/db-store.js';
-import { VersionConflictError, type NewSession } from '../../server/sessions/types.js';
-import type { TestDb } from './helpers.js';
+import { VersionConflictError } from '../../server/sessions/types.js';
+import { sessionFixture, type TestDb } from './helpers.js';
 
 const HOUR = 3_600_000;
 
-function newSession(userId: string, over: Partial<NewSession> = {}): NewSession {
-  return {
-    id: randomUUID(),
-    userId,
-    title: 'bash',
-    shell: '/bin/bash',
-    cwd: '/tmp',
-    cols: 80,
-    rows: 24,
-    serverId: `srv-${randomUUID()}`,
-    ...over,
-  };
-}
+const newSession = sessionFixture;
 
 async function conflictOf(p: Promise<unknown>): Promise<VersionConflictError> {
   const err = await p.then(

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createPrismaClient, type PrismaClient } from '../../server/db/client.js';
 import { applyMigrations } from '../../server/db/migrate.js';
 import { createUser } from '../../server/db/users.js';
+import type { NewSession } from '../../server/sessions/types.js';
 
 export async function makeTempDir(): Promise<{ dir: string; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ptyhub-db-test-'));
@@ -47,5 +48,20 @@ export async function openTestDb(url?: string): Promise<TestDb> {
       await Promise.all(clients.map((c) => c.$disconnect()));
       await tmp?.cleanup();
     },
+  };
+}
+
+/** A new session of `userId` with ordinary values; `over` changes any of them. */
+export function sessionFixture(userId: string, over: Partial<NewSession> = {}): NewSession {
+  return {
+    id: randomUUID(),
+    userId,
+    title: 'bash',
+    shell: '/bin/bash',
+    cwd: '/tmp',
+    cols: 80,
+    rows: 24,
+    serverId: `srv-${randomUUID()}`,
+    ...over,
   };
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lockKey, lockBackoff, RedisLockManager } from '../../server/locks/redis-locks.js';
@@ -8,7 +7,7 @@ import { RedisUnavailableError, type RedisConnectionManager } from '../../server
 import { CachedSessionStore } from '../../server/sessions/cached-store.js';
 import { DbSessionStore } from '../../server/sessions/db-store.js';
 import { VersionConflictError } from '../../server/sessions/types.js';
-import { openTestDb, type TestDb } from '../db/helpers.js';
+import { openTestDb, sessionFixture, type TestDb } from '../db/helpers.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { lockContract } from './contract.js';
 import { connectManager, disabledManager, gate, quietLogger, rejectionOf, uniquePrefix } from './helpers.js';
@@ -91,16 +90,7 @@ describe('RedisLockManager', () => {
     const logger = quietLogger();
     const storeA = new CachedSessionStore({ db: new DbSessionStore(db.prisma), redis: ra, ttlSeconds: 60, logger });
     const storeB = new CachedSessionStore({ db: new DbSessionStore(db.openClient()), redis: rb, ttlSeconds: 60, logger });
-    const session = await storeA.create({
-      id: randomUUID(),
-      userId: await db.addUser(),
-      title: 'bash',
-      shell: '/bin/bash',
-      cwd: '/tmp',
-      cols: 80,
-      rows: 24,
-      serverId: 'srv-a',
-    });
+    const session = await storeA.create(sessionFixture(await db.addUser(), { serverId: 'srv-a' }));
 
     const pause = gate();
     const readA = gate();

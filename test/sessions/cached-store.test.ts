@@ -7,7 +7,7 @@ import { sessionCacheKey, sessionCacheScripts } from '../../server/sessions/sess
 import { encodeSession } from '../../server/sessions/session-codec.js';
 import { DbSessionStore } from '../../server/sessions/db-store.js';
 import { VersionConflictError, type NewSession, type SessionStore, type TerminalSessionRecord } from '../../server/sessions/types.js';
-import { openTestDb, type TestDb } from '../db/helpers.js';
+import { openTestDb, sessionFixture, type TestDb } from '../db/helpers.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { connectManager, disabledManager, gate, quietLogger, rejectionOf, stateReached, uniquePrefix } from '../locks/helpers.js';
 
@@ -81,17 +81,21 @@ async function setup(
   };
 }
 
-async function newSession(): Promise<NewSession> {
-  return {
-    id: randomUUID(),
-    userId: await db.addUser(),
-    title: 'bash',
-    shell: '/bin/bash',
-    cwd: '/tmp',
-    cols: 80,
-    rows: 24,
-    serverId: 'srv-1',
+/** A get() that stops between its database read and its cache fill until `hold` opens. */
+function pausedRead() {
+  const hold = gate();
+  const reached = gate();
+  const hooks = {
+    afterDbRead: async () => {
+      reached.open();
+      await hold.promise;
+    },
   };
+  return { hold, reached, hooks };
+}
+
+async function newSession(): Promise<NewSession> {
+  return sessionFixture(await db.addUser(), { serverId: 'srv-1' });
 }
 
 describe('CachedSessionStore with Redis', () => {
@@ -177,18 +181,8 @@ describe('CachedSessionStore with Redis', () => {
   });
 
   it('a read that raced an update never leaves the older version in the cache', async () => {
-    const hold = gate();
-    const reached = gate();
-    const s = await setup({
-      store: {
-        hooks: {
-          afterDbRead: async () => {
-            reached.open();
-            await hold.promise;
-          },
-        },
-      },
-    });
+    const { hold, reached, hooks } = pausedRead();
+    const s = await setup({ store: { hooks } });
     const created = await dbStore.create(await newSession()); // not cached: get() will miss
     const reading = s.store.get(created.id);
     await reached.promise; // the reader holds version 1 from the database
@@ -200,18 +194,8 @@ describe('CachedSessionStore with Redis', () => {
   });
 
   it('a read that raced an end never resurrects the session', async () => {
-    const hold = gate();
-    const reached = gate();
-    const s = await setup({
-      store: {
-        hooks: {
-          afterDbRead: async () => {
-            reached.open();
-            await hold.promise;
-          },
-        },
-      },
-    });
+    const { hold, reached, hooks } = pausedRead();
+    const s = await setup({ store: { hooks } });
     const created = await dbStore.create(await newSession());
     const reading = s.store.get(created.id);
     await reached.promise;
