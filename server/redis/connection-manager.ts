@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis, type RedisOptions } from 'ioredis';
 import { errorMessage } from './errors.js';
 import { Listeners } from './listeners.js';
+import { observeSubscriptionCommands } from './observed-subscriptions.js';
 import {
   RedisUnavailableError,
   type DuplicateOptions,
@@ -131,6 +132,9 @@ class Manager implements RedisConnectionManager {
   duplicate(name: string, dupOpts: DuplicateOptions = {}): Redis {
     this.client(); // same availability rules as the main connection
     const dup = this.newClient(name, dupOpts.offlineQueue ?? false);
+    observeSubscriptionCommands(dup, (command, err) =>
+      this.log.debug({ connection: name, command, err: errorMessage(err) }, 'redis: subscription command ended with its connection'),
+    );
     this.extras.add(dup);
     dup.on('end', () => {
       if (this.currentState === 'closed') this.extras.delete(dup);

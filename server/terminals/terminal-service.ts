@@ -2,11 +2,11 @@
 // It knows nothing about socket.io or Redis: devices are reached through an EventSink,
 // ptys through PtyOps (local or on the owner instance), state through the registry,
 // the session store and the lock manager.
-import { randomUUID } from 'node:crypto';
 import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import type { LockManager } from '../locks/types.js';
 import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
+import { newSessionId } from '../sessions/session-id.js';
 import { VersionConflictError, type SessionPatch, type SessionStore, type TerminalSessionRecord } from '../sessions/types.js';
 import { notAttached, notFound, ServiceError } from './errors.js';
 import type { EventSink, PtyOps, ResizeResult } from './ports.js';
@@ -61,7 +61,7 @@ export class TerminalService {
       if (count >= this.o.maxTerminalsPerUser) {
         throw new ServiceError('limit_reached', `at most ${this.o.maxTerminalsPerUser} terminals per user`);
       }
-      const id = randomUUID();
+      const id = newSessionId();
       const session = await this.o.store.create({
         id,
         userId: caller.userId,

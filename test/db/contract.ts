@@ -95,14 +95,15 @@ export function sessionStoreContract(db: () => TestDb): void {
     it('lists and counts running sessions per user, oldest first', async () => {
       const userId = await db().addUser();
       const other = await db().addUser();
-      const first = await store.create(newSession(userId));
-      const second = await store.create(newSession(userId));
-      const gone = await store.create(newSession(userId));
+      // Made one after another, most within the same millisecond: the order must still hold.
+      const made: string[] = [];
+      for (let i = 0; i < 12; i++) made.push((await store.create(newSession(userId))).id);
       await store.create(newSession(other));
-      await store.end(gone.id, { exitCode: 0, reason: 'exit' });
+      const gone = made.splice(5, 1)[0]!;
+      await store.end(gone, { exitCode: 0, reason: 'exit' });
 
-      expect((await store.listRunningForUser(userId)).map((s) => s.id)).toEqual([first.id, second.id]);
-      expect(await store.countRunningForUser(userId)).toBe(2);
+      expect((await store.listRunningForUser(userId)).map((s) => s.id)).toEqual(made);
+      expect(await store.countRunningForUser(userId)).toBe(11);
       expect(await store.countRunningForUser(other)).toBe(1);
       expect(await store.countRunningForUser(randomUUID())).toBe(0);
     });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createPrismaClient, type PrismaClient } from '../../server/db/client.js';
 import { applyMigrations } from '../../server/db/migrate.js';
 import { createUser } from '../../server/db/users.js';
+import { newSessionId } from '../../server/sessions/session-id.js';
 import type { NewSession } from '../../server/sessions/types.js';
 
 export async function makeTempDir(): Promise<{ dir: string; cleanup(): Promise<void> }> {
@@ -54,7 +55,7 @@ export async function openTestDb(url?: string): Promise<TestDb> {
 /** A new session of `userId` with ordinary values; `over` changes any of them. */
 export function sessionFixture(userId: string, over: Partial<NewSession> = {}): NewSession {
   return {
-    id: randomUUID(),
+    id: newSessionId(),
     userId,
     title: 'bash',
     shell: '/bin/bash',

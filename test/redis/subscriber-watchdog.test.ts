@@ -1,8 +1,11 @@
-// A subscriber connection that stops answering is dropped and comes back subscribed.
+// Subscriber connections: one that stops answering is dropped and comes back subscribed,
+// and closing one never leaves a rejection nobody handles.
+import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { watchSubscriber } from '../../server/redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../../server/redis/types.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { eventually, testLogger, testManager, uniquePrefix } from './support.js';
 
 let redis: RedisServer;
@@ -34,4 +37,32 @@ it('reconnects a subscriber that does not answer PING, which then receives messa
   await eventually(async () => (await manager.readyClient().publish('watchdog-test', 'hello')) === 1, 10_000, 're-subscription');
   await eventually(() => received.includes('hello'), 5000, 'the message');
   expect(received).toContain('hello');
+});
+
+it('closing while its automatic re-subscription is unanswered leaves no unhandled rejection', async () => {
+  const proxy = await startTcpProxy(redis.port);
+  const m = testManager(proxy.url('redis'), uniquePrefix('resubscribe'));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await m.waitReady(5000);
+    const sub = m.duplicate('resubscriber', { offlineQueue: true });
+    await sub.subscribe('resubscribe-test');
+
+    proxy.swallowFrom(/\r\nsubscribe\r\n/i); // Redis will never see the re-subscription
+    const readyAgain = once(sub, 'ready');
+    sub.disconnect(true); // ioredis reconnects and re-subscribes by itself
+    await readyAgain;
+    const ended = once(sub, 'end');
+    await m.quit(); // QUIT goes unanswered too; the connection is cut after quitTimeoutMs
+    await ended;
+    await new Promise((resolve) => setImmediate(resolve)); // let Node report unhandled rejections
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await m.quit();
+    await proxy.close();
+  }
 });
