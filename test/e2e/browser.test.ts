@@ -1,10 +1,10 @@
 // The browser client against a real server: sign in, open a terminal, run a command.
 import fs from 'node:fs';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { connect, login } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { CHROMIUM, count, launchBrowser, screenText, signIn, waitForScreen } from './browser-helpers.js';
 
 const SCREENSHOT = '/tmp/ptyhub-e2e.png';
@@ -15,59 +15,15 @@ let server: TestServer;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
-let proxy: Awaited<ReturnType<typeof startProxy>>;
+let proxy: TcpProxy; // lets the test cut the browser's connections without touching the server
 const pageErrors: string[] = [];
-
-/**
- * A TCP proxy in front of the server, so the test can cut the browser's connections
- * (a network drop) without touching the server.
- */
-async function startProxy(targetPort: number) {
-  const open = new Set<net.Socket>();
-  let refusing = false;
-  const srv = net.createServer((client) => {
-    if (refusing) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    open.add(client);
-    open.add(upstream);
-    const cleanup = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on('error', cleanup).on('close', cleanup);
-    upstream.on('error', cleanup).on('close', cleanup);
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    /** Cut every connection, and refuse new ones until `restore()`. */
-    cut() {
-      refusing = true;
-      for (const s of open) s.destroy();
-    },
-    restore() {
-      refusing = false;
-    },
-    close() {
-      for (const s of open) s.destroy();
-      return new Promise<void>((resolve) => srv.close(() => resolve()));
-    },
-  };
-}
 
 describe('browser client', () => {
   beforeAll(async () => {
     expect(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}`).toBe(true);
     server = await startServer();
     await server.addUser(USER, PASSWORD);
-    proxy = await startProxy(server.port);
+    proxy = await startTcpProxy(server.port);
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
     page = await context.newPage();
@@ -85,7 +41,7 @@ describe('browser client', () => {
   });
 
   it('shows an error for a wrong password', async () => {
-    await page.goto(proxy.url);
+    await page.goto(proxy.url('http'));
     await page.waitForSelector('#app[data-view="signin"] #username');
     await signIn(page, USER, 'not the password');
     await page.waitForFunction(() => (document.querySelector('#signin-error')?.textContent ?? '').length > 0);
