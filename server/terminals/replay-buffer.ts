@@ -40,9 +40,10 @@ export class ReplayBuffer {
         continue;
       }
       // Cut inside the chunk, preferably just after a newline so the replay starts at a
-      // line boundary rather than in the middle of an escape sequence.
+      // line boundary rather than in the middle of an escape sequence. The search starts
+      // one before the cut: when the cut already sits on a line start, that line is kept.
       let cut = excess;
-      const newline = first.indexOf('\n', cut);
+      const newline = first.indexOf('\n', cut - 1);
       if (newline !== -1 && newline - cut < 4096) cut = newline + 1;
       else if (isLowSurrogate(first.charCodeAt(cut))) cut += 1;
       this.chunks[0] = first.slice(cut);

@@ -8,12 +8,23 @@ describe('ReplayBuffer', () => {
     const b = new ReplayBuffer(20);
     expect(b.append('line one\nline two\n')).toBe(0);
     expect(b.append('line three\n')).toBe(18);
-    const s = b.snapshot();
-    expect(s.end).toBe(29);
-    expect(s.data.length).toBeLessThanOrEqual(20);
-    expect(s.data).toBe('line two\nline three\n'.slice(-(s.end - s.start)));
-    expect(s.data.startsWith('line')).toBe(true);
-    expect(s.start + s.data.length).toBe(s.end);
+    // The cut falls exactly on the start of "line two", which fits: it is kept.
+    expect(b.snapshot()).toEqual({ data: 'line two\nline three\n', start: 9, end: 29 });
+  });
+
+  it('moves a cut inside a line to the next line start', () => {
+    const b = new ReplayBuffer(15);
+    b.append('line one\nline two\n');
+    b.append('line three\n');
+    expect(b.snapshot()).toEqual({ data: 'line three\n', start: 18, end: 29 });
+  });
+
+  it('drops whole chunks that fall out before cutting inside one', () => {
+    const b = new ReplayBuffer(12);
+    b.append('aaaa\n');
+    b.append('bbbb\n');
+    b.append('cccc\ndddd\n');
+    expect(b.snapshot()).toEqual({ data: 'cccc\ndddd\n', start: 10, end: 20 });
   });
 
   it('never splits a surrogate pair', () => {
