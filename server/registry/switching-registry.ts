@@ -29,6 +29,9 @@ import { RegistryConflictError, type DeviceInfo, type RegistryStats, type UserTe
 
 export type RegistryBackend = 'memory' | 'redis';
 
+/** Catch-up rounds of a re-publish before writes are held back so that it can finish. */
+const CATCH_UP_ROUNDS_BEFORE_GATE = 3;
+
 export interface SwitchingRegistryOptions {
   manager: RedisConnectionManager;
   /** This instance; every socket added here must carry it as serverId. */
@@ -63,6 +66,8 @@ export class SwitchingRegistry implements UserTerminalRegistry {
   private readonly dirtySockets = new Set<string>();
   private readonly dirtyPrimaries = new Set<string>();
   private resyncing: Promise<void> | null = null;
+  /** Set during a re-publish's last catch-up rounds: writes wait for it (see resync()). */
+  private catchUpGate: Promise<void> | null = null;
   private resyncQueued = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryAttempt = 0;
@@ -271,6 +276,9 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     revert?: () => void,
     redisIsBehind?: (err: unknown) => boolean,
   ): Promise<void> {
+    // Already applied locally; while a re-publish finishes, wait for it rather than add to
+    // its work (then mirror to Redis, or mark dirty if it failed).
+    if (this.catchUpGate) await this.catchUpGate;
     if (this.mode !== 'redis') {
       this.markDirty(sockets, primaries);
       return;
@@ -365,6 +373,7 @@ export class SwitchingRegistry implements UserTerminalRegistry {
   }
 
   private async resync(reason: string): Promise<void> {
+    let openGate = (): void => undefined;
     const epoch = ++this.epoch;
     this.setMode('syncing', reason);
     const forced = new Set(this.dirtyPrimaries);
@@ -379,7 +388,11 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       await this.syncSockets(sockets, epoch);
       await this.syncPrimaries(forced, epoch);
       // Writes made while we were publishing were only applied locally: publish them too.
+      // Sustained traffic would keep this loop going for ever, so after a few rounds new
+      // writes wait (one round trip at most) until the switch, and the loop ends.
+      let rounds = 0;
       while (this.dirtySockets.size || this.dirtyPrimaries.size) {
+        if (++rounds > CATCH_UP_ROUNDS_BEFORE_GATE && !this.catchUpGate) this.catchUpGate = new Promise((r) => (openGate = r));
         const socketsNow = new Set(this.dirtySockets);
         const primariesNow = new Set(this.dirtyPrimaries);
         this.dirtySockets.clear();
@@ -397,6 +410,10 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       const level = isRedisUnavailable(err) ? 'warn' : 'error';
       this.log[level]({ err: errorMessage(err), reason }, 'registry: re-publishing to Redis failed; staying in memory');
       this.scheduleRetry();
+    } finally {
+      // After the mode is decided: held writes then mirror to Redis, or mark dirty.
+      this.catchUpGate = null;
+      openGate();
     }
   }
 
