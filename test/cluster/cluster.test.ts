@@ -2,6 +2,7 @@
 // instance can use any terminal of its user, wherever the pty runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { eventually } from '../helpers/eventually.js';
@@ -34,6 +35,31 @@ async function create(client: TestClient): Promise<string> {
   const reply = await client.call('terminal:create', { cols: 80, rows: 24 });
   if (!reply.ok) throw new Error(reply.error.message);
   return reply.terminal.id;
+}
+
+/**
+ * Both instances listen on Redis again: each owner-RPC channel has its subscriber, and
+ * both socket.io adapters have their channel and pattern subscriptions back.
+ */
+async function pubsubRecovered(): Promise<void> {
+  const r = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await r.connect();
+  try {
+    await eventually(
+      async () => {
+        const counts = (await r.pubsub('NUMSUB', `${PREFIX}rpc:server-a`, `${PREFIX}rpc:server-b`, `${PREFIX}socket.io-request#/#`)) as Array<string | number>;
+        const [rpcA, rpcB, requests] = [counts[1], counts[3], counts[5]].map(Number);
+        const clients = String(await r.client('LIST')).split('\n');
+        const adapterPatterns = clients.filter((l) => /name=\S*socket\.io-adapter/.test(l) && /psub=[1-9]/.test(l)).length;
+        return rpcA === 1 && rpcB === 1 && requests! >= 2 && adapterPatterns >= 2;
+      },
+      20_000,
+      'pub/sub subscriptions after the Redis restart',
+      50,
+    );
+  } finally {
+    r.disconnect();
+  }
 }
 
 beforeAll(async () => {
@@ -143,11 +169,15 @@ describe('two instances', () => {
     await onB.waitForOutput(id, 'before-2');
 
     await redis.restart();
-    await Promise.all([redisRecovered(a), redisRecovered(b)]);
-    // Subscriptions come back with the connections; the first request may race them.
-    await eventually(async () => (await onB.call('terminal:input', { terminalId: id, data: 'echo after-$((2+2))\r' })).ok, 20_000, 'input from B', 100);
+    // Recovered means both connections ready and every subscription re-made (ioredis does
+    // that after the reconnect; a request sent before may be refused as 'unavailable').
+    await Promise.all([redisRecovered(a), redisRecovered(b), pubsubRecovered()]);
+    // Then the very first input from B works (no retry), and it is applied exactly once.
+    expect(await onB.call('terminal:input', { terminalId: id, data: 'echo after-$((2+2))\r' })).toMatchObject({ ok: true });
     await onB.waitForOutput(id, 'after-4');
-    await onA.waitForOutput(id, 'after-4');
+    await onB.call('terminal:input', { terminalId: id, data: 'echo done-$((3+3))\r' });
+    await onA.waitForOutput(id, 'done-6');
+    for (const cl of [onA, onB]) expect(cl.output(id).split('after-4').length - 1).toBe(1);
     const list = await onB.call('terminal:list', {});
     expect(list.ok && list.terminals.find((t) => t.id === id)?.deviceCount).toBe(2);
   });
