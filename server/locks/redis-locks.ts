@@ -18,6 +18,7 @@
 //     lives at most one TTL, and blocks nobody's correctness (database versions).
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { backoffDelay } from '../redis/backoff.js';
 import { errorMessage, isRedisUnavailable, redisCall } from '../redis/errors.js';
 import type { LoggerLike, RedisConnectionManager } from '../redis/types.js';
 import { LockTimeoutError, type AcquireOptions, type LockHandle, type LockKind, type LockManager } from './types.js';
@@ -29,7 +30,7 @@ export interface RedisLockManagerOptions {
   defaultTtlMs: number;
   defaultTimeoutMs: number;
   logger: LoggerLike;
-  /** Acquire retry backoff: full jitter in [0, min(max, base * 2^attempt)] (defaults 5 / 200 ms). */
+  /** Acquire retry backoff: full jitter in [1, min(max, base * 2^attempt)] (defaults 5 / 200 ms). */
   retryBaseMs?: number;
   retryMaxMs?: number;
 }
@@ -60,12 +61,6 @@ function lockScripts(client: Redis): { release(key: string, token: string): Prom
     release: (key, token) => c.ptyhubLockRelease!.call(client, key, token),
     extend: (key, token, ttlMs) => c.ptyhubLockExtend!.call(client, key, token, ttlMs),
   };
-}
-
-/** Full jitter: uniform in [1, min(maxMs, baseMs * 2^attempt)] ms. */
-export function lockBackoff(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.max(1, Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(attempt, 0), 30)));
-  return 1 + Math.floor(random() * ceiling);
 }
 
 /** State of one acquire across its attempts. */
@@ -118,7 +113,7 @@ export class RedisLockManager implements LockManager {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
-      await this.sleep(a.key, Math.min(remaining, lockBackoff(attempt, this.retryBaseMs, this.retryMaxMs)));
+      await this.sleep(a.key, Math.min(remaining, backoffDelay(attempt, { baseMs: this.retryBaseMs, maxMs: this.retryMaxMs, minMs: 1 })));
     }
     await this.cleanup(a);
     if (lastError) throw lastError; // RedisUnavailableError: we could not even ask

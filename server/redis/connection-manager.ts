@@ -7,6 +7,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { Redis, type RedisOptions } from 'ioredis';
+import { backoffDelay } from './backoff.js';
 import { errorMessage } from './errors.js';
 import { Listeners } from './listeners.js';
 import { observeSubscriptionCommands } from './observed-subscriptions.js';
@@ -49,13 +50,8 @@ export interface RedisManagerOptions {
   clientName?: string;
 }
 
-/** Full-jitter exponential backoff: uniform in [floor, min(maxMs, baseMs * 2^attempt)]. */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(attempt, 0), 30));
-  // A small floor so a burst of failures can never become a tight reconnect loop.
-  const floor = Math.min(10, ceiling);
-  return Math.round(floor + random() * (ceiling - floor));
-}
+/** Reconnect delays never go below this: a burst of failures is never a tight loop. */
+const RECONNECT_MIN_MS = 10;
 
 export function createRedisManager(opts: RedisManagerOptions): RedisConnectionManager {
   return new Manager(opts);
@@ -217,7 +213,7 @@ class Manager implements RedisConnectionManager {
       // until Redis is reachable (and is re-sent after reconnects): no timeout there.
       commandTimeout: offlineQueue ? undefined : o.commandTimeoutMs,
       connectTimeout: o.connectTimeoutMs,
-      retryStrategy: (attempt: number) => backoffDelay(attempt, base, max),
+      retryStrategy: (attempt: number) => backoffDelay(attempt, { baseMs: base, maxMs: max, minMs: RECONNECT_MIN_MS }),
       connectionName: `${o.clientName ?? 'ptyhub'}:${name}`,
       // After quit/disconnect, how long a socket may wait for the peer before being destroyed.
       disconnectTimeout: this.quitTimeoutMs,
@@ -292,7 +288,7 @@ class Manager implements RedisConnectionManager {
   private onConnectionEnded(): void {
     if (this.currentState === 'closed' || !this.main || this.endRetryTimer) return;
     this.onConnectionLost(null);
-    const delay = backoffDelay(++this.endRetries, this.opts.retryBaseMs ?? 100, this.opts.retryMaxMs ?? 5000);
+    const delay = backoffDelay(++this.endRetries, { baseMs: this.opts.retryBaseMs ?? 100, maxMs: this.opts.retryMaxMs ?? 5000, minMs: RECONNECT_MIN_MS });
     this.log.warn({ delayMs: delay }, 'redis: connection ended; reconnecting');
     this.endRetryTimer = setTimeout(() => {
       this.endRetryTimer = null;

@@ -18,7 +18,7 @@
 //   alone), then makes Redis match the local copy for every socket Redis attributes to us
 //   or we hold, re-publishes primaries, catches up with writes made meanwhile, and only
 //   then serves reads from Redis again.
-import { backoffDelay } from '../redis/connection-manager.js';
+import { backoffDelay } from '../redis/backoff.js';
 import { errorMessage, isRedisUnavailable } from '../redis/errors.js';
 import type { InstanceHeartbeat } from '../redis/instance-heartbeat.js';
 import { Listeners } from '../redis/listeners.js';
@@ -349,7 +349,7 @@ export class SwitchingRegistry implements UserTerminalRegistry {
   /** While the manager still says ready (a write failed anyway), retry with backoff. */
   private scheduleRetry(): void {
     if (this.closed || this.retryTimer || this.manager.state !== 'ready') return;
-    const delay = backoffDelay(this.retryAttempt++, this.opts.retryBaseMs ?? 200, this.opts.retryMaxMs ?? 5000);
+    const delay = backoffDelay(this.retryAttempt++, { baseMs: this.opts.retryBaseMs ?? 200, maxMs: this.opts.retryMaxMs ?? 5000, minMs: 10 });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       if (this.mode !== 'redis') this.requestResync('retry');

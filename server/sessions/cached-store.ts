@@ -18,6 +18,7 @@
 //
 // Not cached: the lists and counts (always the database). touch() raises the cached
 // lastActivityAt when cheap (one script, no version change), never creates an entry.
+import { backoffDelay } from '../redis/backoff.js';
 import { errorMessage, isRedisUnavailable, redisCall } from '../redis/errors.js';
 import type { LoggerLike, RedisConnectionManager } from '../redis/types.js';
 import { decodeSession, encodeSession, SessionDecodeError } from './session-codec.js';
@@ -362,14 +363,11 @@ export class CachedSessionStore implements SessionStore {
     if (this.closed || this.retryTimer || this.pending.size === 0) return;
     // While Redis is not ready, the 'ready' listener takes over.
     if (this.redis.state !== 'ready') return;
-    // Exponential backoff, jittered over the upper half (a background retry has no reason
-    // to come back at once).
-    const ceiling = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** Math.min(this.retryAttempt, 20));
-    this.retryAttempt++;
+    const delay = backoffDelay(this.retryAttempt++, { baseMs: this.retryBaseMs, maxMs: this.retryMaxMs, minMs: 10 });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.flushPending();
-    }, Math.round(ceiling / 2 + (Math.random() * ceiling) / 2));
+    }, delay);
     this.retryTimer.unref();
   }
 

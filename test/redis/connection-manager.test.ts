@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backoffDelay, createRedisManager } from '../../server/redis/connection-manager.js';
+import { createRedisManager } from '../../server/redis/connection-manager.js';
 import { RedisUnavailableError, type RedisConnectionManager, type RedisState } from '../../server/redis/types.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { eventually, nextEvent, testLogger, testManager, timed, uniquePrefix } from './support.js';
@@ -11,21 +11,6 @@ function track(m: RedisConnectionManager): RedisConnectionManager {
 }
 afterEach(async () => {
   await Promise.all(managers.splice(0).map((m) => m.quit()));
-});
-
-describe('backoffDelay', () => {
-  it('is full jitter under an exponential ceiling, capped', () => {
-    expect(backoffDelay(1, 100, 5000, () => 1)).toBe(200);
-    expect(backoffDelay(3, 100, 5000, () => 1)).toBe(800);
-    expect(backoffDelay(30, 100, 5000, () => 1)).toBe(5000);
-    expect(backoffDelay(1000, 100, 5000, () => 1)).toBe(5000);
-    expect(backoffDelay(3, 100, 5000, () => 0)).toBe(10); // floor: never a tight loop
-    for (let i = 0; i < 200; i++) {
-      const d = backoffDelay(4, 100, 5000);
-      expect(d).toBeGreaterThanOrEqual(10);
-      expect(d).toBeLessThanOrEqual(1600);
-    }
-  });
 });
 
 describe('manager without Redis configured', () => {
