@@ -16,6 +16,7 @@ import { EndedElsewhereSweeper } from './cluster/ended-elsewhere.js';
 import { OwnerLossWatcher } from './cluster/owner-loss.js';
 import { OwnerRpc } from './cluster/owner-rpc.js';
 import { createClusterAdapter } from './cluster/socket-adapter.js';
+import { MechanismHealthBoard } from './log/failure-reporter.js';
 import {
   attachTerminalEvents,
   createSocketServer,
@@ -53,6 +54,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const state = await createStateBackends(config, prisma, logger);
   const { redis, registry, store, locks } = state;
   const clustered = redis.enabled;
+  const mechanisms = new MechanismHealthBoard(logger);
 
   const http = await createHttpServer({ logger, trustProxy: config.TRUST_PROXY });
   let shuttingDown = false;
@@ -60,7 +62,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     allowedOrigins: config.ALLOWED_ORIGINS,
     auth,
     logger,
-    extra: clustered ? { adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS) } : undefined,
+    extra: clustered ? { adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS, mechanisms.reporter('crossInstanceBroadcast', 'cross-instance broadcast')) } : undefined,
   });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
   const sink = socketEventSink(io, clustered);
@@ -145,9 +147,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       isAlive: (id) => state.heartbeat!.isAlive(id),
       onLost: (terminalId) => core.announceEnded(terminalId, { exitCode: null, signal: null, reason: 'owner_lost' }),
       logger,
+      failures: mechanisms.reporter('ownerLossSweep', 'owner-loss sweep'),
     });
     ownerLoss.start();
-    endedElsewhere = new EndedElsewhereSweeper(ptys, store, config.HEARTBEAT_TTL_MS, logger);
+    endedElsewhere = new EndedElsewhereSweeper(ptys, store, config.HEARTBEAT_TTL_MS, logger, mechanisms.reporter('endedElsewhereSweep', 'ended-elsewhere sweep'));
     endedElsewhere.start();
   }
 
@@ -174,7 +177,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       (err: unknown) => ({ ok: false, error: String(err) }),
     );
     const redisHealth = redis.health();
-    const degraded = redis.enabled && redisHealth.state !== 'ready';
+    const degraded = (redis.enabled && redisHealth.state !== 'ready') || mechanisms.anyFailing();
     return {
       status: !database.ok ? 'unhealthy' : degraded ? 'degraded' : 'ok',
       serverId,
@@ -184,6 +187,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       registry: { ...(await registry.getStats().catch(() => ({}))), backend: state.registryBackend() },
       sessions: { ...store.stats(), pendingInvalidations: store.pendingInvalidations() },
       terminals: ptys.size,
+      mechanisms: mechanisms.report(),
     };
   });
 

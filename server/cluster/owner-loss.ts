@@ -4,6 +4,7 @@
 //
 // Any live instance may do this; the database decides who wins (end() returns null for
 // a session that is already ended), so exactly one instance announces each terminal.
+import type { FailureReporter } from '../log/failure-reporter.js';
 import type { Logger } from '../log/logger.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { SessionStore } from '../sessions/types.js';
@@ -20,6 +21,8 @@ export interface OwnerLossOptions {
   heartbeatTtlMs: number;
   intervalMs?: number;
   logger: Logger;
+  /** A failing sweep turns owner-loss detection off: it is reported (warn, /healthz). */
+  failures: FailureReporter;
 }
 
 export class OwnerLossWatcher {
@@ -75,8 +78,9 @@ export class OwnerLossWatcher {
         this.missingSince.delete(owner);
         await this.endAllOf(owner);
       }
+      this.o.failures.succeeded();
     } catch (err) {
-      this.o.logger.debug({ err }, 'owner-loss sweep skipped');
+      this.o.failures.failed(err);
     } finally {
       this.running = false;
     }

@@ -1,6 +1,7 @@
 // socket.io's Redis adapter on top of our one connection manager, so a broadcast to a
 // terminal's room reaches devices on every instance.
 import { createAdapter } from '@socket.io/redis-adapter';
+import type { FailureReporter } from '../log/failure-reporter.js';
 import type { Logger } from '../log/logger.js';
 import { watchSubscriber } from '../redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../redis/types.js';
@@ -8,11 +9,11 @@ import type { RedisConnectionManager } from '../redis/types.js';
 /**
  * The adapter publishes fire-and-forget and never handles a failed PUBLISH; with the
  * offline queue off (fail fast), that would be an unhandled rejection during a Redis
- * outage. This publisher logs the failure instead: local devices are still served by the
- * adapter's local broadcast, and cross-instance traffic resumes when Redis returns.
+ * outage. This publisher reports the failure instead (warn, rate-limited; /healthz): local
+ * devices are still served by the adapter's local broadcast, and cross-instance traffic
+ * resumes when Redis returns.
  */
-function safePublisher(redis: RedisConnectionManager, logger: Logger) {
-  let failures = 0;
+function safePublisher(redis: RedisConnectionManager, failures: FailureReporter) {
   const self = {
     publish(channel: string, message: string | Buffer): Promise<number> {
       let sent: Promise<number>;
@@ -21,11 +22,16 @@ function safePublisher(redis: RedisConnectionManager, logger: Logger) {
       } catch (err) {
         sent = Promise.reject(err);
       }
-      return sent.catch((err: unknown) => {
-        // One line per burst, not per message.
-        if (failures++ % 1000 === 0) logger.warn({ err, failures }, 'cross-instance broadcast dropped (Redis unavailable)');
-        return 0;
-      });
+      return sent.then(
+        (receivers) => {
+          failures.succeeded();
+          return receivers;
+        },
+        (err: unknown) => {
+          failures.failed(err);
+          return 0;
+        },
+      );
     },
     // Used by the adapter for PUBSUB NUMSUB (how many instances to expect answers from).
     send_command(command: string, args: unknown[], cb: (err: Error | null, res?: unknown) => void): void {
@@ -44,10 +50,10 @@ function safePublisher(redis: RedisConnectionManager, logger: Logger) {
   return self;
 }
 
-export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger, pingTimeoutMs: number) {
+export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger, pingTimeoutMs: number, publishFailures: FailureReporter) {
   const subscriber = redis.duplicate('socket.io-adapter', { offlineQueue: true });
   watchSubscriber(subscriber, 'socket.io-adapter', { intervalMs: 5000, timeoutMs: pingTimeoutMs, logger });
-  return createAdapter(safePublisher(redis, logger), subscriber, {
+  return createAdapter(safePublisher(redis, publishFailures), subscriber, {
     key: `${redis.prefix}socket.io`,
     requestsTimeout: 3000,
   });
