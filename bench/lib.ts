@@ -1,5 +1,5 @@
-// Small pieces the benchmarks share: a lean protocol client (no output accumulation, so
-// the client costs as little as possible), statistics and the results table.
+// Small pieces the benchmarks share: a lean protocol client (it keeps output only where a
+// benchmark checks it), the marked-output collector, statistics and the results table.
 import { randomUUID } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import type { ClientToServerEvents, OutputEvent, ServerToClientEvents } from '../common/protocol.js';
@@ -96,6 +96,70 @@ export class Device {
   close(): void {
     this.socket.close();
   }
+}
+
+/**
+ * The output between a `TP<tag>:BEGIN` line and a `TP<tag>:END` marker, kept whole so
+ * the benchmark can check every byte that arrived, and when the markers arrived.
+ */
+export class MarkedStream {
+  private readonly begin: string;
+  private readonly end: string;
+  private readonly parts: string[] = [];
+  /** Text not yet known to be free of the marker being looked for. */
+  private recent = '';
+  private state: 'before' | 'body' | 'done' = 'before';
+  beganAt = 0;
+  endedAt = 0;
+
+  constructor(tag: string) {
+    this.begin = `TP${tag}:BEGIN\r\n`;
+    this.end = `TP${tag}:END`;
+  }
+
+  /** Feed output in arrival order; true once the END marker has arrived. */
+  push(chunk: string): boolean {
+    if (this.state === 'done') return true;
+    if (this.state === 'before') {
+      const text = this.recent + chunk;
+      const i = text.indexOf(this.begin);
+      if (i < 0) {
+        this.recent = text.slice(-(this.begin.length - 1));
+        return false;
+      }
+      this.state = 'body';
+      this.beganAt = performance.now();
+      this.recent = '';
+      chunk = text.slice(i + this.begin.length);
+    }
+    this.parts.push(chunk);
+    const window = this.recent + chunk;
+    if (window.includes(this.end)) {
+      this.state = 'done';
+      this.endedAt = performance.now();
+      return true;
+    }
+    this.recent = window.slice(-(this.end.length - 1));
+    return false;
+  }
+
+  /** Everything that arrived between the markers. */
+  body(): string {
+    const all = this.parts.join('');
+    return all.slice(0, all.indexOf(this.end));
+  }
+
+  /** MB/s of the body, from the BEGIN marker's arrival to the END marker's. */
+  mbps(): number {
+    return this.body().length / 1e6 / ((this.endedAt - this.beganAt) / 1000);
+  }
+}
+
+/** Where `got` first differs from `want` (for error messages). */
+export function firstDifference(got: string, want: string): string {
+  let i = 0;
+  while (i < got.length && i < want.length && got.charCodeAt(i) === want.charCodeAt(i)) i++;
+  return `${got.length} chars received, ${want.length} expected; first difference at ${i}: got ${JSON.stringify(got.slice(i, i + 24))}, expected ${JSON.stringify(want.slice(i, i + 24))}`;
 }
 
 // ---- statistics ----
