@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { createRedisManager } from '../server/redis/connection-manager.js';
 import { listServers, type ServerInfo } from '../server/redis/instance-heartbeat.js';
 import { escapeGlob, registryKeys } from '../server/registry/keys.js';
+import { sessionCacheKey } from '../server/sessions/session-cache-scripts.js';
 
 config({ quiet: true });
 
@@ -128,7 +129,7 @@ async function collect(redis: Redis) {
   const lockKeys = await scanKeys(redis, `${p}lock:*`);
   const ttls = (await exec(lockKeys.reduce((pipe, key) => pipe.pttl(key), redis.pipeline()))) as number[];
   const locks = lockKeys.map((key, i) => ({ lock: key.slice(prefix.length + 'lock:'.length), ttlMs: ttls[i] ?? -1 }));
-  const sessionKeys = (await scanKeys(redis, `${p}session:*`)).filter((key) => !key.slice(prefix.length + 'session:'.length).includes(':'));
+  const sessionKeys = (await scanKeys(redis, `${escapeGlob(sessionCacheKey(prefix, ''))}*`)).filter((key) => !key.slice(sessionCacheKey(prefix, '').length).includes(':'));
   const kinds = (await exec(sessionKeys.reduce((pipe, key) => pipe.hget(key, 't'), redis.pipeline()))) as Array<string | null>;
   const cache = { live: kinds.filter((t) => t === 'r').length, tombstones: kinds.filter((t) => t === 'x').length, markers: kinds.filter((t) => t === 'i').length };
   return { prefix, at: new Date().toISOString(), instances, users, locks, cache };
@@ -136,7 +137,7 @@ async function collect(redis: Redis) {
 
 /** The session cache entry of a terminal: title, size, version, owner (if cached). */
 async function cachedSession(redis: Redis, terminalId: string) {
-  const h = await redis.hgetall(`${prefix}session:${terminalId}`);
+  const h = await redis.hgetall(sessionCacheKey(prefix, terminalId));
   if (h.t !== 'r' || !h.d) return h.t === 'x' ? { ended: true as const, version: Number(h.v) } : null;
   const d = JSON.parse(h.d) as { title: string; cols: number; rows: number; version: number; serverId: string };
   return { title: d.title, size: `${d.cols}x${d.rows}`, version: d.version, owner: d.serverId };

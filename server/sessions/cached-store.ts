@@ -272,7 +272,7 @@ export class CachedSessionStore implements SessionStore {
       // Never written like this by us. Delete it so a fill can replace it (the database
       // answers this read); counted as an error.
       this.errors++;
-      this.log.warn({ sessionId: id, err: err.message }, 'session cache: dropping an unreadable entry');
+      this.log.warn({ terminalId: id, err: err.message }, 'session cache: dropping an unreadable entry');
       await redisCall('session cache delete', () => this.redis.readyClient().del(key));
       return { kind: 'miss' };
     }
@@ -354,7 +354,7 @@ export class CachedSessionStore implements SessionStore {
     if (this.pending.size > this.maxPending) {
       const oldest = this.pending.keys().next().value as string;
       this.pending.delete(oldest);
-      this.log.warn({ sessionId: oldest, maxPending: this.maxPending }, 'session cache: too many pending invalidations; forgetting the oldest');
+      this.log.warn({ terminalId: oldest, maxPending: this.maxPending }, 'session cache: too many pending invalidations; forgetting the oldest');
     }
     this.scheduleRetry();
   }
@@ -403,7 +403,7 @@ export class CachedSessionStore implements SessionStore {
 
   private cacheFailed(op: string, id: string, err: unknown): void {
     this.errors++;
-    const fields = { sessionId: id, op, err: errorMessage(err) };
+    const fields = { terminalId: id, op, err: errorMessage(err) };
     if (!isRedisUnavailable(err)) {
       this.log.error(fields, 'session cache: Redis error (the database answered)');
     } else if (!this.failing) {

@@ -1,7 +1,7 @@
 // The session cache's Redis layout and Lua (documented in docs/redis-keys.md, section
-// "Session cache"). One hash per session:
+// "Session cache"). One hash per terminal (its database record):
 //
-//   <prefix>session:<id>   HASH
+//   <prefix>terminal:<id>   HASH   (was session:<id> before; see the docs on the rename)
 //     t  'r' live record | 'x' tombstone (ended) | 'i' invalidation marker
 //     v  the database version the entry stands for (integer)
 //     d  the record as JSON (live entries only; see session-codec.ts)
@@ -12,7 +12,8 @@
 // the commands arrive in. Loaded with defineCommand (EVALSHA, EVAL on NOSCRIPT).
 import type { Redis } from 'ioredis';
 
-export const sessionCacheKey = (prefix: string, id: string): string => `${prefix}session:${id}`;
+/** The one place the cache key of a terminal is named. */
+export const sessionCacheKey = (prefix: string, terminalId: string): string => `${prefix}terminal:${terminalId}`;
 
 /** Fields read by get(), in this order. */
 export const READ_FIELDS = ['t', 'v', 'd', 'a'] as const;

@@ -44,11 +44,11 @@ export interface EndInfo {
 export class VersionConflictError extends Error {
   readonly code = 'conflict' as const;
   constructor(
-    readonly sessionId: string,
+    readonly terminalId: string,
     readonly expected: number,
     readonly actual: number | null,
   ) {
-    super(`session ${sessionId}: expected version ${expected}, found ${actual ?? 'none (ended or missing)'}`);
+    super(`terminal ${terminalId}: expected version ${expected}, found ${actual ?? 'none (ended or missing)'}`);
     this.name = 'VersionConflictError';
   }
 }

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { sessionCacheKey } from '../../server/sessions/session-cache-scripts.js';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { eventually } from '../helpers/eventually.js';
@@ -262,7 +263,7 @@ describe('two instances', () => {
     const list = await onB.call('terminal:list', {});
     expect(list.ok && list.terminals.some((t) => t.id === id)).toBe(false);
     // Registry entries of the dead instance are reaped; the cache holds only a tombstone.
-    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every((k) => k === `${PREFIX}session:${id}`), 20_000, 'registry cleanup', 100);
+    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every((k) => k === sessionCacheKey(PREFIX, id)), 20_000, 'registry cleanup', 100);
     expect(await cachedSession(redis.url, PREFIX, id)).toMatchObject({ kind: 'x' });
     await eventually(async () => (await keysMentioning(redis.url, PREFIX, 'server-c')).length === 0, 20_000, 'server-c keys gone', 100);
   });

@@ -61,7 +61,7 @@ export function sessionStoreContract(db: () => TestDb): void {
       const s = await store.create(newSession(await db().addUser()));
       await store.update(s.id, 1, { cols: 100 });
       const err = await conflictOf(store.update(s.id, 1, { cols: 1 }));
-      expect(err).toMatchObject({ code: 'conflict', sessionId: s.id, expected: 1, actual: 2 });
+      expect(err).toMatchObject({ code: 'conflict', terminalId: s.id, expected: 1, actual: 2 });
       expect(await store.get(s.id)).toMatchObject({ cols: 100, version: 2 });
       expect((await conflictOf(store.update(randomUUID(), 1, {}))).actual).toBeNull();
     });

@@ -1,6 +1,7 @@
 // Small helpers for tests that drive a shell.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { sessionCacheKey } from '../../server/sessions/session-cache-scripts.js';
 import type { TestClient } from './client.js';
 
 let counter = 0;
@@ -20,7 +21,7 @@ export async function cachedSession(redisUrl: string, prefix: string, terminalId
   const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await r.connect();
-    const h = await r.hgetall(`${prefix}session:${terminalId}`);
+    const h = await r.hgetall(sessionCacheKey(prefix, terminalId));
     if (!h.t) return null;
     return { kind: h.t, version: Number(h.v), record: h.d ? (JSON.parse(h.d) as { cols: number; rows: number; version: number }) : null };
   } finally {

@@ -29,11 +29,11 @@ describe('RedisRegistry', () => {
       await other.addSocket('t1', device('s1'));
       const redis = manager.readyClient();
       await redis.set(`${prefix}server:srv-a`, 'heartbeat-token'); // not a registry key
-      await redis.set(`${prefix}session:abc`, 'cache'); // someone else's key
+      await redis.set(`${prefix}terminal:abc`, 'cache'); // someone else's key (the session cache)
       await reg.clear();
       expect((await snapshot(redis, prefix)).keyCount).toBe(0);
       expect(await redis.get(`${prefix}server:srv-a`)).toBe('heartbeat-token');
-      expect(await redis.get(`${prefix}session:abc`)).toBe('cache');
+      expect(await redis.get(`${prefix}terminal:abc`)).toBe('cache');
       expect(await other.getSocketsForTerminal('t1')).toEqual(['s1']);
       expect(invariantErrors(await snapshot(redis, neighbour.prefix))).toEqual([]);
     } finally {

@@ -119,6 +119,17 @@ describe('CachedSessionStore with Redis', () => {
     expect(s.store.stats()).toMatchObject({ hits: 1, misses: 2 });
   });
 
+  it('keys entries terminal:<id> and ignores what an older version left under session:<id>', async () => {
+    const s = await setup();
+    const created = await s.store.create(await newSession());
+    expect(s.key(created.id)).toBe(`${s.prefix}terminal:${created.id}`);
+    expect(await s.redis.client().hget(`${s.prefix}terminal:${created.id}`, 't')).toBe('r');
+    // An old instance's tombstone under the former name: never read, the entry is still live.
+    await s.redis.client().hset(`${s.prefix}session:${created.id}`, { t: 'x', v: '99' });
+    expect(await s.store.get(created.id)).toEqual(created);
+    expect(s.spy.gets).toBe(0); // served from terminal:<id>
+  });
+
   it('writes through: create and update put the new version in the cache', async () => {
     const s = await setup();
     const created = await s.store.create(await newSession());
