@@ -31,7 +31,7 @@ const TARGETS = {
    * node-pty reader of the same file and a bare socket.io client-server pair (through the
    * Redis adapter for the cross-instance case). Best run of each.
    */
-  localSharePct: 40,
+  localSharePct: 35,
   crossSharePct: 25,
   localEchoP50Ms: 5,
   localEchoP99Ms: 15,
