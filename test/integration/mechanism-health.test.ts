@@ -2,9 +2,10 @@
 // (rate-limited), its state in /healthz (status degraded), and its recovery.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrismaClient } from '../../server/db/client.js';
+import { connect, login } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { redisRecovered, startServer, type TestServer } from '../helpers/server.js';
 
 let redis: RedisServer;
 let server: TestServer;
@@ -46,5 +47,31 @@ describe('background mechanisms', () => {
     const h = await health();
     expect(h.mechanisms.ownerLossSweep).toMatchObject({ failing: false, consecutive: 0 });
     expect(h.status).toBe('ok');
+  });
+
+  it('cross-instance broadcasts dropped during a Redis outage are counted, shown in /healthz, and recover', async () => {
+    await server.addUser('alice', 'alice-password');
+    const c = await connect(server.url, { token: await login(server.url, 'alice', 'alice-password') });
+    try {
+      const created = await c.call('terminal:create', { cols: 80, rows: 24 });
+      if (!created.ok) throw new Error('create failed');
+      const id = created.terminal.id;
+      expect((await c.attach(id)).ok).toBe(true);
+      redis.kill9();
+      // The owner still serves its local device; the copy for other instances is dropped.
+      await c.call('terminal:input', { terminalId: id, data: 'echo down-$((1+1))\r' });
+      await c.waitForOutput(id, 'down-2');
+      await eventually(async () => (await health()).mechanisms.crossInstanceBroadcast?.failing === true, 10_000, 'publisher failing');
+      expect(server.logs.filter((l) => l.msg === 'cross-instance broadcast failed')).toHaveLength(1);
+
+      await redis.restart();
+      await redisRecovered(server);
+      await c.call('terminal:input', { terminalId: id, data: 'echo up-$((2+2))\r' });
+      await c.waitForOutput(id, 'up-4');
+      await eventually(async () => (await health()).mechanisms.crossInstanceBroadcast?.failing === false, 10_000, 'publisher working again');
+      expect((await health()).mechanisms.crossInstanceBroadcast!.failures).toBeGreaterThan(0);
+    } finally {
+      c.close();
+    }
   });
 });
