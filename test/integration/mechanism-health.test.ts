@@ -36,6 +36,7 @@ describe('background mechanisms', () => {
       expect(h.status).toBe('degraded');
       expect(h.mechanisms.ownerLossSweep).toMatchObject({ failing: true });
       expect(h.mechanisms.ownerLossSweep!.lastError).toMatch(/TerminalSession/);
+      await server.waitForLog((l) => l.msg === 'owner-loss sweep failed', 5000); // logs arrive through a pipe
       const warned = server.logs.filter((l) => l.msg === 'owner-loss sweep failed');
       expect(warned).toHaveLength(1); // rate-limited: not one line per sweep
       expect(warned[0]).toMatchObject({ level: 40, mechanism: 'owner-loss sweep', consecutive: 1 });
@@ -62,6 +63,7 @@ describe('background mechanisms', () => {
       await c.call('terminal:input', { terminalId: id, data: 'echo down-$((1+1))\r' });
       await c.waitForOutput(id, 'down-2');
       await eventually(async () => (await health()).mechanisms.crossInstanceBroadcast?.failing === true, 10_000, 'publisher failing');
+      await server.waitForLog((l) => l.msg === 'cross-instance broadcast failed', 5000); // logs arrive through a pipe
       expect(server.logs.filter((l) => l.msg === 'cross-instance broadcast failed')).toHaveLength(1);
 
       await redis.restart();
