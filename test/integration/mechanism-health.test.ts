@@ -20,7 +20,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-async function health(): Promise<{ status: string; mechanisms: Record<string, { failing: boolean; consecutive: number; lastError: string | null }> }> {
+async function health(): Promise<{ status: string; mechanisms: Record<string, { failing: boolean; failures: number; consecutive: number; lastError: string | null }> }> {
   return (await (await fetch(`${server.url}/healthz`)).json()) as never;
 }
 
