@@ -47,6 +47,8 @@ export interface RedisManagerOptions {
   quitTimeoutMs?: number;
   /** Shown in CLIENT LIST (default "ptyhub"). */
   clientName?: string;
+  /** Called with every client created (e.g. to time its commands). */
+  onClient?: (client: Redis) => void;
 }
 
 /** Full-jitter exponential backoff: uniform in [floor, min(maxMs, baseMs * 2^attempt)]. */
@@ -237,6 +239,7 @@ class Manager implements RedisConnectionManager {
     }
     // An ioredis client without an 'error' listener crashes the process on the first error.
     client.on('error', (err: Error) => this.onClientError(name, err));
+    o.onClient?.(client);
     return client;
   }
 
