@@ -81,6 +81,24 @@ describe('the metrics endpoint', () => {
     expect(count(after, 'success') - count(before, 'success')).toBe(1);
   });
 
+  it('counts throttled sign-ins (and audits them as failures)', async () => {
+    const attempt = () =>
+      fetch(`${a.url}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'guesser', password: 'guess-guess' }),
+      }).then((r) => r.status);
+    const statuses: number[] = [];
+    while (!statuses.includes(429) && statuses.length < 50) statuses.push(await attempt());
+    expect(statuses.at(-1)).toBe(429);
+    const s = await scrape(metricsA);
+    expect(s.value('ptyhub_sign_ins_total', { outcome: 'throttled' })).toBe(1);
+    expect(await a.waitForLog((l) => l.audit === true && l.event === 'sign_in_failed' && l.reason === 'throttled')).toMatchObject({
+      username: 'guesser',
+      address: '127.0.0.1',
+    });
+  });
+
   it('follows a terminal: running, devices, input and output bytes, events, locks', async () => {
     const c = await device(a);
     const before = await scrape(metricsA);
