@@ -54,6 +54,7 @@ export function registerSocketEvents(
       const payload = args.length > 1 ? args[0] : {};
       if (typeof ack !== 'function') {
         log.warn({ event }, 'event without acknowledgement callback dropped');
+        opts.metrics.socketEvents.inc({ event, outcome: 'no_ack' });
         return;
       }
       const reply = (body: { ok: boolean; error?: { code: string; message: string } }) => {
