@@ -102,7 +102,7 @@ export function registerSocketEvents(
   });
   on('terminal:resize', async (c, p) => service.resize(c, p.terminalId, p.cols, p.rows));
   on('terminal:claim', async (c, p) => service.claim(c, p.terminalId));
-  on('terminal:close', async (c, p) => (await service.close(c, p.terminalId), record('terminal_closed', p.terminalId, 'closed'), {}));
+  on('terminal:close', async (c, p) => (await service.close(c, p.terminalId), record('terminal_closed', p.terminalId), {}));
 
   socket.on('disconnect', (reason) => {
     const why = disconnectReasonOf(socket, reason);
