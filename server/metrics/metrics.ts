@@ -95,40 +95,26 @@ export class Metrics {
   });
 
   constructor() {
-    const self = this;
-    const read = <K extends keyof MetricSources>(key: K): MetricSources[K] | undefined => self.sources[key];
-    new Gauge({
-      name: 'ptyhub_terminals_running',
-      help: 'Terminals (ptys) running on this instance.',
-      registers: [this.registry],
-      collect() {
-        this.set(read('terminalsRunning')?.() ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'ptyhub_sockets_connected',
-      help: 'Devices (sockets) connected to this instance.',
-      registers: [this.registry],
-      collect() {
-        this.set(read('socketsConnected')?.() ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'ptyhub_devices_attached',
-      help: 'Device attachments to terminals held by this instance (one device on two terminals counts twice).',
-      registers: [this.registry],
-      collect() {
-        this.set(read('devicesAttached')?.() ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'ptyhub_pty_host_up',
-      help: '1 while this instance can run terminals (its pty layer is up), else 0.',
-      registers: [this.registry],
-      collect() {
-        this.set(read('ptyHostUp')?.() === false ? 0 : 1);
-      },
-    });
+    const read = <K extends keyof MetricSources>(key: K): MetricSources[K] | undefined => this.sources[key];
+    const level = (name: string, help: string, value: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(value());
+        },
+      });
+    level('ptyhub_terminals_running', 'Terminals (ptys) running on this instance.', () => read('terminalsRunning')?.() ?? 0);
+    level('ptyhub_sockets_connected', 'Devices (sockets) connected to this instance.', () => read('socketsConnected')?.() ?? 0);
+    level(
+      'ptyhub_devices_attached',
+      'Device attachments to terminals held by this instance (one device on two terminals counts twice).',
+      () => read('devicesAttached')?.() ?? 0,
+    );
+    level('ptyhub_pty_host_up', '1 while this instance can run terminals (its pty layer is up), else 0.', () =>
+      read('ptyHostUp')?.() === false ? 0 : 1,
+    );
     new Gauge({
       name: 'ptyhub_redis_state',
       help: "The Redis connection manager's state: 1 for the current one (disabled, connecting, ready, degraded, closed).",
