@@ -91,21 +91,37 @@ interface CommandSender {
   sendCommand(command: Command, ...rest: unknown[]): unknown;
 }
 
+/**
+ * Marks a command already timed: ioredis sends a command again after a reconnect
+ * (subscriber connections). A mark on the object, not a WeakSet: a WeakSet of every
+ * command costs the garbage collector more than the timing itself.
+ */
+const TIMED = Symbol('ptyhub.timed');
+
 /** Times every command a Redis client sends, from send to reply, by command name. */
 export function timeRedisCommands(client: CommandSender, metrics: Metrics): void {
   const send = client.sendCommand.bind(client);
-  // ioredis sends a command again after a reconnect (subscriber connections): time it once.
-  const timed = new WeakSet<Command>();
-  client.sendCommand = (command: Command, ...rest: unknown[]) => {
-    if (!timed.has(command)) {
-      timed.add(command);
+  // One labelled child per command name: no label hashing on every command.
+  const byName = new Map<string, { duration: { observe(v: number): void }; errors: { inc(): void } }>();
+  const series = (name: string) => {
+    let s = byName.get(name);
+    if (!s) {
+      const command = name.toLowerCase();
+      s = { duration: metrics.redisCommandDuration.labels({ command }), errors: metrics.redisCommandErrors.labels({ command }) };
+      byName.set(name, s);
+    }
+    return s;
+  };
+  client.sendCommand = (command: Command & { [TIMED]?: true }, ...rest: unknown[]) => {
+    if (!command[TIMED]) {
+      command[TIMED] = true;
       const started = performance.now();
-      const name = command.name.toLowerCase();
+      const s = series(command.name);
       command.promise.then(
-        () => metrics.redisCommandDuration.observe({ command: name }, seconds(started)),
+        () => s.duration.observe(seconds(started)),
         () => {
-          metrics.redisCommandDuration.observe({ command: name }, seconds(started));
-          metrics.redisCommandErrors.inc({ command: name });
+          s.duration.observe(seconds(started));
+          s.errors.inc();
         },
       );
     }
