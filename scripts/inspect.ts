@@ -1,17 +1,33 @@
-// Print the live registry in Redis: instances (alive or not), users -> terminals -> devices.
-// Read-only (SCAN, SMEMBERS, GET, HGETALL, PTTL). Uses REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB
-// and REDIS_KEY_PREFIX, from the environment or .env.
-//   npm run inspect            (tsx scripts/inspect.ts)
-//   npm run inspect -- --json  machine-readable
-//   npm run inspect -- --user <userId>
-import { config } from 'dotenv';
+// Print the live registry in Redis: instances (alive or not), users -> terminals -> devices,
+// with usernames from the database. Read-only (SCAN, SMEMBERS, GET, HGETALL, PTTL; one
+// SELECT of users). Configuration as the server's (environment, .env); with neither
+// REDIS_URL nor REDIS_HOST set, the Redis and database of a running `npm run start:cluster`.
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
+import { ConfigError, loadConfig, loadDotEnv } from '../server/config/env.js';
+import { createPrismaClient } from '../server/db/client.js';
+import { isSqliteUrl, redactDatabaseUrl } from '../server/db/provider.js';
+import { sqlitePath } from '../server/db/sqlite.js';
 import { createRedisManager } from '../server/redis/connection-manager.js';
 import { listServers, type ServerInfo } from '../server/redis/instance-heartbeat.js';
 import { escapeGlob, registryKeys } from '../server/registry/keys.js';
 import { sessionCacheKey } from '../server/sessions/session-cache-scripts.js';
+import { CLUSTER_ENV_FILE, readClusterEnv } from './cluster-env.js';
 
-config({ quiet: true });
+const USAGE = `usage: npm run inspect -- [--user <username or id>] [--json]
+
+Shows the live registry in Redis: instances and their heartbeats, each user's running
+terminals with their attached devices (and the instance each device is connected to),
+locks held, and the session cache.
+
+  --user <name>  only this user (a username, or a user id)
+  --json         machine-readable output
+  -h, --help     this text
+
+Redis and the database come from the environment or .env, as for the server (REDIS_URL or
+REDIS_HOST..., REDIS_KEY_PREFIX, DATABASE_URL). When neither REDIS_URL nor REDIS_HOST is
+set, the settings of a running \`npm run start:cluster\` (${CLUSTER_ENV_FILE}) are used.`;
 
 interface DeviceView {
   socketId: string;
@@ -32,27 +48,60 @@ interface InstanceView extends ServerInfo {
   sockets: number;
 }
 
-const args = process.argv.slice(2);
-const asJson = args.includes('--json');
-const userFilter = args.includes('--user') ? args[args.indexOf('--user') + 1] : undefined;
-
-const prefix = process.env.REDIS_KEY_PREFIX ?? 'ptyhub:';
-const url = process.env.REDIS_URL?.trim() || undefined;
-const host = process.env.REDIS_HOST?.trim() || undefined;
-if (!url && !host) {
-  console.error('Set REDIS_URL (or REDIS_HOST) to the Redis ptyhub uses.');
+function fail(message: string): never {
+  console.error(`inspect: ${message}`);
   process.exit(2);
 }
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: { user: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    }).values;
+  } catch (err) {
+    return fail(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+  }
+}
+
+const options = parseOptions();
+if (options.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const asJson = options.json;
+
+await loadDotEnv();
+if (!process.env.REDIS_URL?.trim() && !process.env.REDIS_HOST?.trim()) {
+  const cluster = readClusterEnv();
+  if (!cluster?.REDIS_URL) {
+    console.error(
+      `Set REDIS_URL (or REDIS_HOST) to the Redis ptyhub uses, or start a local cluster with \`npm run start:cluster\` (it writes ${CLUSTER_ENV_FILE}).`,
+    );
+    process.exit(2);
+  }
+  // The cluster's settings fill only what is not set explicitly.
+  for (const [k, v] of Object.entries(cluster)) if (!process.env[k]?.trim()) process.env[k] = v;
+  if (!asJson) console.log(`(settings of npm run start:cluster, from ${CLUSTER_ENV_FILE})`);
+}
+function readConfig() {
+  try {
+    return loadConfig();
+  } catch (err) {
+    return fail(err instanceof ConfigError ? err.message : String(err));
+  }
+}
+const config = readConfig();
+const prefix = config.REDIS_KEY_PREFIX;
 const silent = { info() {}, debug() {}, warn() {}, error() {} };
 const manager = createRedisManager({
-  ...(url ? { url } : {}),
-  ...(host ? { host } : {}),
-  ...(process.env.REDIS_PORT ? { port: Number(process.env.REDIS_PORT) } : {}),
-  ...(process.env.REDIS_PASSWORD ? { password: process.env.REDIS_PASSWORD } : {}),
-  ...(process.env.REDIS_DB ? { db: Number(process.env.REDIS_DB) } : {}),
+  url: config.REDIS_URL,
+  host: config.REDIS_HOST,
+  port: config.REDIS_PORT,
+  password: config.REDIS_PASSWORD,
+  db: config.REDIS_DB,
   keyPrefix: prefix,
-  commandTimeoutMs: Number(process.env.REDIS_COMMAND_TIMEOUT_MS ?? 5000),
-  connectTimeoutMs: Number(process.env.REDIS_CONNECT_TIMEOUT_MS ?? 5000),
+  commandTimeoutMs: Math.max(config.REDIS_COMMAND_TIMEOUT_MS, 5000),
+  connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
   logger: silent,
   clientName: 'ptyhub-inspect',
 });
@@ -77,7 +126,37 @@ async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
   });
 }
 
-async function collect(redis: Redis) {
+/**
+ * Usernames of user ids, from the database (read-only; a missing SQLite file is not
+ * created). Null, with the reason printed, when the database cannot be read.
+ */
+async function usernames(): Promise<Map<string, string> | null> {
+  const url = config.DATABASE_URL;
+  if (isSqliteUrl(url) && !fs.existsSync(sqlitePath(url))) {
+    console.error(`inspect: no database at ${url}; showing user ids only`);
+    return null;
+  }
+  const prisma = createPrismaClient(url);
+  try {
+    const users = await prisma.user.findMany({ select: { id: true, username: true } });
+    return new Map(users.map((u) => [u.id, u.username]));
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    console.error(`inspect: could not read users from ${redactDatabaseUrl(url)} (${why}); showing user ids only`);
+    return null;
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+/** The user id --user names: a username, else taken as an id. */
+function userIdOf(wanted: string | undefined, names: Map<string, string> | null): string | undefined {
+  if (wanted === undefined) return undefined;
+  for (const [id, name] of names ?? []) if (name === wanted) return id;
+  return wanted;
+}
+
+async function collect(redis: Redis, names: Map<string, string> | null, userFilter: string | undefined) {
   const k = registryKeys(prefix);
   const p = escapeGlob(prefix);
 
@@ -95,7 +174,7 @@ async function collect(redis: Redis) {
     .map((key) => key.slice(prefix.length + 'user:'.length, -':terms'.length))
     .filter((u) => userFilter === undefined || u === userFilter)
     .sort();
-  const users: Array<{ userId: string; terminals: TerminalView[] }> = [];
+  const users: Array<{ userId: string; username: string | null; terminals: TerminalView[] }> = [];
   for (const userId of userIds) {
     const terminalIds = (await redis.smembers(k.userTerms(userId))).sort();
     const terminals: TerminalView[] = [];
@@ -123,7 +202,7 @@ async function collect(redis: Redis) {
         .sort((a, b) => a.connectedAt - b.connectedAt);
       terminals.push({ terminalId, primary, devices, session: await cachedSession(redis, terminalId) });
     }
-    users.push({ userId, terminals });
+    users.push({ userId, username: names?.get(userId) ?? null, terminals });
   }
   // Locks held right now, and how the session cache is filled.
   const lockKeys = await scanKeys(redis, `${p}lock:*`);
@@ -159,9 +238,9 @@ function print(view: Awaited<ReturnType<typeof collect>>): void {
     const state = s.alive ? `alive  heartbeat ttl ${((s.ttlMs ?? 0) / 1000).toFixed(1)}s` : 'DEAD   heartbeat expired (reaper removes its entries)';
     console.log(`  ${s.serverId.padEnd(20)} ${state.padEnd(56)} ${s.sockets} socket(s)`);
   }
-  console.log(`\nUsers (${view.users.length})${userFilter ? ` matching ${userFilter}` : ''}`);
+  console.log(`\nUsers with running terminals (${view.users.length})${options.user ? `, only ${options.user}` : ''}`);
   for (const u of view.users) {
-    console.log(`  ${u.userId}`);
+    console.log(`  ${u.username ?? '(unknown user)'}  ${u.userId}`);
     for (const t of u.terminals) {
       const s = t.session;
       const about = !s ? 'not cached' : 'ended' in s ? `ended (tombstone v${s.version})` : `"${s.title}" ${s.size} v${s.version} on ${s.owner}`;
@@ -181,8 +260,9 @@ function print(view: Awaited<ReturnType<typeof collect>>): void {
 }
 
 try {
-  await manager.waitReady(Number(process.env.REDIS_CONNECT_TIMEOUT_MS ?? 5000));
-  const view = await collect(manager.readyClient());
+  const names = await usernames();
+  await manager.waitReady(config.REDIS_CONNECT_TIMEOUT_MS);
+  const view = await collect(manager.readyClient(), names, userIdOf(options.user, names));
   if (asJson) console.log(JSON.stringify(view, null, 2));
   else print(view);
 } catch (err) {

@@ -1,7 +1,9 @@
 // npm run start:cluster: a local cluster for development and demos.
 // Starts redis-server (unless REDIS_URL or REDIS_HOST is set) and two ptyhub instances,
 // server-1 on port 3000 and server-2 on port 3001, sharing one SQLite database and one
-// Redis. Ctrl-C stops everything.
+// Redis, each with its metrics on loopback (9464, 9465). Prints the addresses once every
+// instance answers /healthz, and leaves its settings in ./data/cluster.env for
+// `npm run inspect`. Ctrl-C stops everything.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -11,15 +13,19 @@ import { parseArgs } from 'node:util';
 import { loadDotEnv } from '../server/config/env.js';
 import { applyMigrations } from '../server/db/migrate.js';
 import { PROJECT_ROOT } from '../server/paths.js';
+import { removeClusterEnv, writeClusterEnv } from './cluster-env.js';
 
 await loadDotEnv();
 const { values } = parseArgs({
   options: {
     ports: { type: 'string', default: '3000,3001' },
     'redis-port': { type: 'string', default: '6390' },
+    /** Metrics port of the first instance; the next ones count up. "off": no metrics. */
+    'metrics-port': { type: 'string', default: '9464' },
   },
 });
 const ports = values.ports.split(',').map(Number);
+const metricsPorts = values['metrics-port'] === 'off' ? null : ports.map((_, i) => Number(values['metrics-port']) + i);
 const instances: ChildProcess[] = [];
 let redisProcess: ChildProcess | null = null;
 const DATA = path.join(PROJECT_ROOT, 'data');
@@ -59,6 +65,37 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
+/** Resolves once the instance answers /healthz (ok or degraded); rejects if it exits first. */
+function waitHealthy(name: string, port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    let delay = 50;
+    let timer: NodeJS.Timeout | undefined;
+    const exited = () => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited before it was ready (see its log above)`));
+    };
+    child.once('exit', exited);
+    const attempt = () => {
+      fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) })
+        .then((r) => r.status === 200, () => false)
+        .then((healthy) => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          if (healthy) {
+            child.off('exit', exited);
+            return resolve();
+          }
+          if (Date.now() > deadline) {
+            child.off('exit', exited);
+            return reject(new Error(`${name} did not answer /healthz within ${timeoutMs / 1000} s`));
+          }
+          timer = setTimeout(attempt, (delay = Math.min(delay * 2, 1000)));
+        });
+    };
+    attempt();
+  });
+}
+
 let redisUrl = process.env.REDIS_URL;
 if (!redisUrl && !process.env.REDIS_HOST) {
   const port = Number(values['redis-port']);
@@ -86,7 +123,9 @@ if (!fs.existsSync(entry)) {
   console.error('[cluster] dist/ is missing: run `npm run build` first (npm run start:cluster does).');
   process.exit(1);
 }
-ports.forEach((port, i) => {
+const clusterEnv = path.join(DATA, 'cluster.env');
+writeClusterEnv({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: process.env.REDIS_KEY_PREFIX, DATABASE_URL: databaseUrl }, clusterEnv);
+const ready = ports.map((port, i) => {
   const serverId = `server-${i + 1}`;
   const child = spawn(process.execPath, [entry], {
     env: {
@@ -95,6 +134,7 @@ ports.forEach((port, i) => {
       SERVER_ID: serverId,
       REDIS_URL: redisUrl,
       DATABASE_URL: databaseUrl,
+      ...(metricsPorts ? { METRICS_PORT: String(metricsPorts[i]), METRICS_HOST: '127.0.0.1' } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Own process group: Ctrl-C reaches only this script, which stops the instances in order.
@@ -103,11 +143,11 @@ ports.forEach((port, i) => {
   instances.push(child);
   pipeLogs(serverId, child);
   child.once('exit', (code) => console.log(`[cluster] ${serverId} exited with ${code}`));
+  return waitHealthy(serverId, port, child, 60_000).then(() => ({ serverId, port, metricsPort: metricsPorts?.[i] }));
 });
-console.log(`[cluster] instances on ${ports.map((p) => `http://127.0.0.1:${p}`).join(' and ')}; Ctrl-C stops all`);
 
 let stopping = false;
-const stopAll = () => {
+const stopAll = (exitCode = 0) => {
   if (stopping) return;
   stopping = true;
   console.log('[cluster] stopping');
@@ -120,7 +160,23 @@ const stopAll = () => {
     });
   Promise.all(instances.map(exited))
     .then(() => redisProcess && exited(redisProcess))
-    .finally(() => process.exit(0));
+    .finally(() => {
+      removeClusterEnv(clusterEnv);
+      process.exit(exitCode);
+    });
 };
-process.on('SIGINT', stopAll);
-process.on('SIGTERM', stopAll);
+process.on('SIGINT', () => stopAll());
+process.on('SIGTERM', () => stopAll());
+
+try {
+  const up = await Promise.all(ready);
+  console.log('[cluster] ready:');
+  for (const s of up) {
+    const metrics = s.metricsPort ? `   metrics http://127.0.0.1:${s.metricsPort}/metrics` : '';
+    console.log(`[cluster]   ${s.serverId}  http://127.0.0.1:${s.port}${metrics}`);
+  }
+  console.log('[cluster] npm run inspect shows the live registry; Ctrl-C stops all');
+} catch (err) {
+  console.error(`[cluster] ${err instanceof Error ? err.message : String(err)}; stopping`);
+  stopAll(1);
+}

@@ -11,7 +11,11 @@ import { applyMigrations } from './db/migrate.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerHealthRoute, type HealthReport } from './http/health-route.js';
 import { createHttpServer } from './http/http-server.js';
+import { audit } from './log/audit.js';
 import type { Logger } from './log/logger.js';
+import { meteredLocks, meteredPtyOps, meteredSink } from './metrics/instrument.js';
+import { Metrics } from './metrics/metrics.js';
+import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 import { EndedElsewhereSweeper } from './cluster/ended-elsewhere.js';
 import { OwnerLossWatcher } from './cluster/owner-loss.js';
 import { OwnerRpc } from './cluster/owner-rpc.js';
@@ -19,7 +23,9 @@ import { createClusterAdapter } from './cluster/socket-adapter.js';
 import { MechanismHealthBoard } from './log/failure-reporter.js';
 import {
   attachTerminalEvents,
+  attachedDeviceCount,
   createSocketServer,
+  markDisconnectReason,
   socketEventSink,
   TERMINAL_ENDED,
   tokenRoomOf,
@@ -51,7 +57,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   await applyMigrations(config.DATABASE_URL, logger);
   const prisma = createPrismaClient(config.DATABASE_URL);
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
-  const state = await createStateBackends(config, prisma, logger);
+  const metrics = new Metrics();
+  const state = await createStateBackends(config, prisma, logger, metrics);
   const { redis, registry, store, locks } = state;
   const clustered = redis.enabled;
   const mechanisms = new MechanismHealthBoard(logger);
@@ -65,7 +72,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     extra: clustered ? { adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS, mechanisms.reporter('crossInstanceBroadcast', 'cross-instance broadcast')) } : undefined,
   });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
-  const sink = socketEventSink(io, clustered);
+  const sink = meteredSink(socketEventSink(io, clustered), metrics);
 
   // The service and the ptys refer to each other: exits are recorded by the service.
   let service: TerminalService | null = null;
@@ -90,7 +97,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     lockTtlMs: config.LOCK_TTL_MS,
     store,
     registry,
-    locks,
+    locks: meteredLocks(locks, metrics),
     sink,
     ptys: router,
     spawnLocal: (s) => ptys.spawn(s),
@@ -102,6 +109,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     eventsPerSecond: config.SOCKET_EVENTS_PER_SECOND,
     maxBufferedBytes: config.SOCKET_MAX_BUFFERED_BYTES,
     logger,
+    metrics,
   });
 
   // ---- other instances ----
@@ -114,6 +122,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       serverId,
       logger,
       timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS * 2,
+      onTimeout: (op) => metrics.ownerRpcTimeouts.inc({ op }),
       handle: async (op) => {
         switch (op.op) {
           case 'input':
@@ -128,7 +137,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       },
     });
     await rpc.start();
-    router.remote = rpc;
+    router.remote = meteredPtyOps(rpc, metrics);
     io.on(TERMINAL_ENDED as never, ((terminalId: string) => core.forgetLocal(terminalId)) as never);
     // Devices whose instance died: hand primary on and tell the remaining devices.
     state.reaper?.on('reaped', (removed) => {
@@ -158,12 +167,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   // tell any device still attached elsewhere (their owner is gone, as after a crash).
   for (const s of await store.listRunningForServer(serverId)) {
     if (await store.end(s.id, { exitCode: null, reason: 'server_restart' })) {
+      audit(logger, 'terminal_ended', { terminalId: s.id, userId: s.userId, reason: 'server_restart', exitCode: null });
       await core.announceEnded(s.id, { exitCode: null, signal: null, reason: 'owner_lost' });
     }
   }
 
   registerAuthRoutes(http, {
     auth,
+    metrics,
     onLogout: (token) => {
       const room = tokenRoomOf(hashToken(token));
       io.local.in(room).disconnectSockets(true); // also during a Redis outage
@@ -194,6 +205,17 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   // During a Redis outage the registry sees only this instance's devices: no verdicts then.
   const reaper = new IdleReaper(ptys, registry, config.TERMINAL_IDLE_TIMEOUT_MS, logger, () => !clustered || state.registryBackend() === 'redis');
   reaper.start();
+
+  metrics.readFrom({
+    terminalsRunning: () => ptys.size,
+    socketsConnected: () => io.of('/').sockets.size,
+    devicesAttached: () => attachedDeviceCount(io),
+    redisHealth: () => redis.health(),
+    sessionCache: () => store.stats(),
+    ptyHostUp: () => !shuttingDown,
+  });
+  const metricsServer: MetricsServer | null =
+    config.METRICS_PORT === undefined ? null : await startMetricsServer(metrics, { host: config.METRICS_HOST, port: config.METRICS_PORT, logger });
 
   await http.listen({ host: config.HOST, port: config.PORT });
   const port = (http.server.address() as AddressInfo).port;
@@ -230,12 +252,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       // Only this instance's devices: the others stay connected where they are.
       io.local.emit('server:shutdown', { serverId, reason });
       await ptys.endAll('shutdown');
+      markDisconnectReason(io.of('/').sockets.values(), 'shutdown');
       io.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await http.close().catch(() => undefined);
       await rpc?.stop();
       await state.close();
       await prisma.$disconnect();
+      await metricsServer?.close();
       logger.info('stopped');
     })());
 

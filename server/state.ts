@@ -5,6 +5,8 @@ import type { Config } from './config/env.js';
 import type { PrismaClient } from './db/client.js';
 import type { Logger } from './log/logger.js';
 import { FallbackLockManager } from './locks/fallback-locks.js';
+import { timeRedisCommands } from './metrics/instrument.js';
+import type { Metrics } from './metrics/metrics.js';
 import type { LockManager } from './locks/types.js';
 import { createRedisManager } from './redis/connection-manager.js';
 import { claimServerId, startHeartbeat, type InstanceHeartbeat } from './redis/instance-heartbeat.js';
@@ -29,7 +31,7 @@ export interface StateBackends {
   close(): Promise<void>;
 }
 
-export async function createStateBackends(config: Config, prisma: PrismaClient, logger: Logger): Promise<StateBackends> {
+export async function createStateBackends(config: Config, prisma: PrismaClient, logger: Logger, metrics?: Metrics): Promise<StateBackends> {
   const log = logger.child({ component: 'redis' });
   const redis = createRedisManager({
     url: config.REDIS_URL,
@@ -42,6 +44,7 @@ export async function createStateBackends(config: Config, prisma: PrismaClient, 
     connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
     logger: log,
     clientName: `ptyhub:${config.SERVER_ID}`,
+    onClient: metrics && ((client) => timeRedisCommands(client, metrics)),
   });
 
   let heartbeat: InstanceHeartbeat | null = null;

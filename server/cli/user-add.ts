@@ -8,6 +8,8 @@ import { loadConfig, loadDotEnv } from '../config/env.js';
 import { createPrismaClient } from '../db/client.js';
 import { applyMigrations } from '../db/migrate.js';
 import { createUser, findUserByUsername } from '../db/users.js';
+import { audit } from '../log/audit.js';
+import { createLogger } from '../log/logger.js';
 import { readPassword } from './read-password.js';
 
 const USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -46,6 +48,8 @@ async function main(): Promise<number> {
       await prisma.user.update({ where: { id: existing.id }, data: { passwordHash } });
       await prisma.authToken.updateMany({ where: { userId: existing.id, revokedAt: null }, data: { revokedAt: new Date() } });
       console.log(`password of "${username}" changed; existing sign-ins revoked`);
+      const logger = createLogger({ level: config.LOG_LEVEL, serverId: 'cli:user-add', format: config.LOG_FORMAT });
+      audit(logger, 'password_reset', { userId: existing.id, username, reason: 'cli' });
     } else {
       await createUser(prisma, { id: randomUUID(), username, passwordHash });
       console.log(`user "${username}" created`);

@@ -5,6 +5,7 @@
 // Any live instance may do this; the database decides who wins (end() returns null for
 // a session that is already ended), so exactly one instance announces each terminal.
 import type { FailureReporter } from '../log/failure-reporter.js';
+import { audit } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { SessionStore } from '../sessions/types.js';
@@ -91,7 +92,9 @@ export class OwnerLossWatcher {
     this.o.logger.warn({ owner, terminals: sessions.length }, 'instance lost; ending its terminals');
     for (const s of sessions) {
       const ended = await this.o.store.end(s.id, { exitCode: null, reason: 'owner_lost' });
-      if (ended) await this.o.onLost(s.id);
+      if (!ended) continue;
+      audit(this.o.logger, 'terminal_ended', { terminalId: s.id, userId: s.userId, reason: 'owner_lost', exitCode: null });
+      await this.o.onLost(s.id);
     }
   }
 }

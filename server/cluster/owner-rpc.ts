@@ -47,6 +47,8 @@ export class OwnerRpc implements PtyOps {
       handle: LocalHandler;
       logger: Logger;
       timeoutMs: number;
+      /** A request the owner did not answer within timeoutMs (for metrics). */
+      onTimeout?: (op: Op['op']) => void;
     },
   ) {}
 
@@ -106,6 +108,7 @@ export class OwnerRpc implements PtyOps {
     const reply = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        this.o.onTimeout?.(body.op);
         reject(new ServiceError('unavailable', `instance ${owner} did not answer within ${this.o.timeoutMs} ms`));
       }, this.o.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });

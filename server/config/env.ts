@@ -64,6 +64,11 @@ const schema = z.object({
   LOCK_TTL_MS: int(100, 600_000).default(10_000),
   LOCK_WAIT_MS: int(10, 600_000).default(5000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+
+  /** Prometheus endpoint port; unset: no endpoint; 0: any free port. */
+  METRICS_PORT: int(0, 65535).optional(),
+  /** Address of the metrics listener: loopback unless an operator opens it. */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 export type Env = z.infer<typeof schema>;

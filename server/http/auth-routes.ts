@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth-service.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
+import { audit } from '../log/audit.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 const loginBody = z.object({
   username: z.string().min(1).max(64),
@@ -18,7 +20,7 @@ export function bearerToken(req: FastifyRequest): string | null {
 
 export function registerAuthRoutes(
   app: FastifyInstance,
-  deps: { auth: AuthService; onLogout: (token: string) => void; throttle?: LoginThrottle },
+  deps: { auth: AuthService; onLogout: (token: string) => void; throttle?: LoginThrottle; metrics: Metrics },
 ): void {
   const throttle = deps.throttle ?? new LoginThrottle();
   app.post('/api/login', async (req, reply) => {
@@ -30,6 +32,8 @@ export function registerAuthRoutes(
     const waitMs = throttle.retryAfterMs(req.ip, username);
     if (waitMs > 0) {
       req.log.warn({ username, ip: req.ip }, 'sign-in throttled');
+      deps.metrics.signIns.inc({ outcome: 'throttled' });
+      audit(req.log, 'sign_in_failed', { username, address: req.ip, reason: 'throttled' });
       return reply
         .code(429)
         .header('retry-after', String(Math.ceil(waitMs / 1000)))
@@ -39,18 +43,25 @@ export function registerAuthRoutes(
     if (!result) {
       throttle.recordFailure(req.ip, username);
       req.log.info({ username, ip: req.ip }, 'failed sign-in');
+      deps.metrics.signIns.inc({ outcome: 'failure' });
+      audit(req.log, 'sign_in_failed', { username, address: req.ip, reason: 'wrong_credentials' });
       return reply.code(401).send({ error: { code: 'unauthorized', message: 'wrong username or password' } });
     }
     throttle.recordSuccess(req.ip, username);
     req.log.info({ userId: result.user.id }, 'signed in');
+    deps.metrics.signIns.inc({ outcome: 'success' });
+    audit(req.log, 'sign_in_succeeded', { userId: result.user.id, username: result.user.username, address: req.ip });
     return { token: result.token, user: result.user, expiresAt: result.expiresAt.toISOString() };
   });
 
   app.post('/api/logout', async (req, reply) => {
     const token = bearerToken(req);
     if (token) {
+      // Who signed out, for the audit trail (null: the token was unknown or already dead).
+      const user = await deps.auth.authenticate(token);
       await deps.auth.logout(token);
       deps.onLogout(token);
+      if (user) audit(req.log, 'token_revoked', { userId: user.id, username: user.username, address: req.ip, reason: 'logout' });
     }
     return reply.code(204).send();
   });

@@ -48,6 +48,8 @@ export interface RedisManagerOptions {
   quitTimeoutMs?: number;
   /** Shown in CLIENT LIST (default "ptyhub"). */
   clientName?: string;
+  /** Called with every client created (e.g. to time its commands). */
+  onClient?: (client: Redis) => void;
 }
 
 /** Reconnect delays never go below this: a burst of failures is never a tight loop. */
@@ -233,6 +235,7 @@ class Manager implements RedisConnectionManager {
     }
     // An ioredis client without an 'error' listener crashes the process on the first error.
     client.on('error', (err: Error) => this.onClientError(name, err));
+    o.onClient?.(client);
     return client;
   }
 

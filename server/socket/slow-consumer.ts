@@ -4,6 +4,7 @@
 // reconnects and re-attaches, and the replay restores its screen. Other devices of the
 // terminal are not slowed down.
 import type { Logger } from '../log/logger.js';
+import { markDisconnectReason } from './disconnect-reasons.js';
 import type { PtySocket } from './socket-events.js';
 
 interface EnginePacket {
@@ -36,6 +37,7 @@ export function guardSlowConsumer(socket: PtySocket, maxBufferedBytes: number, l
       { socketId: socket.id, queuedBytes: queued, socketBufferedBytes: inSocket },
       'device cannot keep up with output; disconnecting it (it will reconnect and replay)',
     );
+    markDisconnectReason([socket], 'slow_consumer');
     socket.disconnect(true);
   });
 }

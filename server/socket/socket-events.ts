@@ -1,8 +1,11 @@
 // The thin layer between socket.io and the terminal core: validate, call, reply.
 import type { Socket } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../common/protocol.js';
+import { audit, type AuditEvent } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Caller, TerminalService } from '../terminals/terminal-service.js';
+import { disconnectReasonOf, type ServerDisconnectReason } from './disconnect-reasons.js';
 import { toErrorBody } from './errors.js';
 import { SerialQueue, TokenBucket } from './event-queue.js';
 import { describeIssues, schemas, type EventName, type Payload } from './schemas.js';
@@ -12,6 +15,8 @@ export interface SocketData {
   username: string;
   tokenHash: string;
   tokenExpiresAt: number;
+  /** Set just before the server disconnects the socket for a reason of its own. */
+  disconnectReason?: ServerDisconnectReason;
 }
 
 export type PtySocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -24,10 +29,20 @@ type Handler<E extends EventName> = (caller: Caller, payload: Payload<E>) => Pro
 export function registerSocketEvents(
   socket: PtySocket,
   service: TerminalService,
-  opts: { eventsPerSecond: number; logger: Logger },
+  opts: { eventsPerSecond: number; logger: Logger; metrics: Metrics },
 ): void {
   const caller = socket.data.caller;
   const log = opts.logger.child({ socketId: socket.id, userId: caller.userId });
+  const record = (event: AuditEvent, terminalId: string, reason?: string) =>
+    audit(opts.logger, event, {
+      userId: caller.userId,
+      username: socket.data.username,
+      deviceId: caller.deviceId,
+      deviceName: caller.deviceName,
+      socketId: socket.id,
+      terminalId,
+      reason,
+    });
   const bucket = new TokenBucket(opts.eventsPerSecond, opts.eventsPerSecond * 2);
   const queue = new SerialQueue(MAX_QUEUED_EVENTS);
 
@@ -39,9 +54,13 @@ export function registerSocketEvents(
       const payload = args.length > 1 ? args[0] : {};
       if (typeof ack !== 'function') {
         log.warn({ event }, 'event without acknowledgement callback dropped');
+        opts.metrics.socketEvents.inc({ event, outcome: 'no_ack' });
         return;
       }
-      const reply = (body: object) => (ack as (r: object) => void)(body);
+      const reply = (body: { ok: boolean; error?: { code: string; message: string } }) => {
+        opts.metrics.socketEvents.inc({ event, outcome: body.error?.code ?? 'ok' });
+        (ack as (r: object) => void)(body);
+      };
       if (!bucket.take()) {
         reply({ ok: false, error: { code: 'rate_limited', message: 'too many events; slow down' } });
         return;
@@ -64,20 +83,37 @@ export function registerSocketEvents(
     });
   }
 
-  on('terminal:create', async (c, p) => ({ terminal: await service.create(c, p) }));
+  on('terminal:create', async (c, p) => {
+    const terminal = await service.create(c, p);
+    record('terminal_created', terminal.id);
+    return { terminal };
+  });
   on('terminal:list', async (c) => ({ terminals: await service.list(c.userId) }));
-  on('terminal:attach', async (c, p) => service.attach(c, p.terminalId));
-  on('terminal:detach', async (c, p) => (await service.detach(c, p.terminalId), {}));
-  on('terminal:input', async (c, p) => (await service.input(c, p.terminalId, p.data), {}));
+  on('terminal:attach', async (c, p) => {
+    const attached = await service.attach(c, p.terminalId);
+    record('terminal_attached', p.terminalId);
+    return attached;
+  });
+  on('terminal:detach', async (c, p) => (await service.detach(c, p.terminalId), record('terminal_detached', p.terminalId, 'detach'), {}));
+  on('terminal:input', async (c, p) => {
+    await service.input(c, p.terminalId, p.data);
+    opts.metrics.inputBytes.inc(Buffer.byteLength(p.data, 'utf8'));
+    return {};
+  });
   on('terminal:resize', async (c, p) => service.resize(c, p.terminalId, p.cols, p.rows));
   on('terminal:claim', async (c, p) => service.claim(c, p.terminalId));
-  on('terminal:close', async (c, p) => (await service.close(c, p.terminalId), {}));
+  on('terminal:close', async (c, p) => (await service.close(c, p.terminalId), record('terminal_closed', p.terminalId), {}));
 
   socket.on('disconnect', (reason) => {
-    log.info({ reason }, 'socket disconnected');
+    const why = disconnectReasonOf(socket, reason);
+    log.info({ reason, why }, 'socket disconnected');
+    opts.metrics.socketDisconnects.inc({ reason: why });
     // Queued behind the socket's pending events, so they finish first.
     void queue.drain().then(() =>
-      service.disconnect(socket.id).catch((err: unknown) => log.error({ err }, 'cleanup after disconnect failed')),
+      service.disconnect(socket.id).then(
+        (detached) => detached.forEach((terminalId) => record('terminal_detached', terminalId, `disconnected: ${why}`)),
+        (err: unknown) => log.error({ err }, 'cleanup after disconnect failed'),
+      ),
     );
   });
 }

@@ -5,8 +5,10 @@ import type { ClientToServerEvents, ServerToClientEvents } from '../../common/pr
 import type { AuthService } from '../auth/auth-service.js';
 import { hashToken } from '../auth/tokens.js';
 import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { EventSink } from '../terminals/ports.js';
 import type { TerminalService } from '../terminals/terminal-service.js';
+import { markDisconnectReason } from './disconnect-reasons.js';
 import { isOriginAllowed } from './origin-check.js';
 import { guardSlowConsumer } from './slow-consumer.js';
 import { handshakeSchema } from './schemas.js';
@@ -20,6 +22,15 @@ const MAX_MESSAGE_BYTES = 256 * 1024;
 export const roomOf = (terminalId: string) => `t:${terminalId}`;
 export const tokenRoomOf = (tokenHash: string) => `token:${tokenHash}`;
 export const userRoomOf = (userId: string) => `u:${userId}`;
+
+export { markDisconnectReason };
+
+/** Attachments (device, terminal) held by this instance's sockets. */
+export function attachedDeviceCount(io: PtyServer): number {
+  let n = 0;
+  for (const [room, members] of io.of('/').adapter.rooms) if (room.startsWith(roomOf(''))) n += members.size;
+  return n;
+}
 
 export function createSocketServer(
   http: HttpServer,
@@ -68,7 +79,7 @@ export function createSocketServer(
 export function attachTerminalEvents(
   io: PtyServer,
   service: TerminalService,
-  opts: { eventsPerSecond: number; maxBufferedBytes: number; logger: Logger },
+  opts: { eventsPerSecond: number; maxBufferedBytes: number; logger: Logger; metrics: Metrics },
 ): void {
   io.on('connection', (socket) => {
     opts.logger.info(
@@ -80,6 +91,7 @@ export function attachTerminalEvents(
     // A socket lives no longer than its token (the client then signs in again).
     const expiry = setTimeout(() => {
       opts.logger.info({ socketId: socket.id }, 'token expired; disconnecting');
+      markDisconnectReason([socket], 'token_expired');
       socket.disconnect(true);
     }, Math.min(Math.max(0, socket.data.tokenExpiresAt - Date.now()), 2 ** 31 - 1));
     socket.once('disconnect', () => clearTimeout(expiry));

@@ -3,6 +3,7 @@
 // ptys through PtyOps (local or on the owner instance), state through the registry,
 // the session store and the lock manager.
 import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
+import { audit } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
 import type { LockManager } from '../locks/types.js';
 import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
@@ -168,14 +169,18 @@ export class TerminalService {
     await this.o.ptys.close(session, 'closed');
   }
 
-  /** A local socket went away: detach it everywhere; its terminals keep running. */
-  async disconnect(socketId: string): Promise<void> {
+  /**
+   * A local socket went away: detach it everywhere; its terminals keep running.
+   * Returns the terminals it was attached to.
+   */
+  async disconnect(socketId: string): Promise<string[]> {
     const mine = [...(this.attachments.get(socketId)?.keys() ?? [])];
     this.lastPing.delete(socketId);
     await Promise.allSettled(mine.map((t) => this.detachSocket(socketId, t)));
     this.attachments.delete(socketId);
     // Also covers entries this instance wrote but no longer tracks (e.g. after a failed call).
     await this.o.registry.removeSocketFromAllTerminals(socketId);
+    return mine;
   }
 
   /**
@@ -186,6 +191,7 @@ export class TerminalService {
     const ended = await this.o.store.end(terminalId, { exitCode, reason });
     await this.announceEnded(terminalId, { exitCode, signal, reason: reason as ExitReason });
     this.o.logger.info({ terminalId, exitCode, signal, reason, version: ended?.version }, 'terminal ended');
+    audit(this.o.logger, 'terminal_ended', { terminalId, userId: ended?.userId, reason, exitCode, signal });
   }
 
   /** Tell every device a terminal has ended and drop all its attachments, everywhere. */

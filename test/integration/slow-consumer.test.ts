@@ -2,13 +2,15 @@
 // other devices of the terminal keep receiving everything.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect, login, type TestClient } from '../helpers/client.js';
+import { eventually } from '../helpers/eventually.js';
+import { scrape } from '../helpers/prometheus.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 const clients: TestClient[] = [];
 
 beforeAll(async () => {
-  server = await startServer({ env: { SOCKET_MAX_BUFFERED_BYTES: String(1024 * 1024) } });
+  server = await startServer({ env: { SOCKET_MAX_BUFFERED_BYTES: String(1024 * 1024), METRICS_PORT: '0' } });
   await server.addUser('alice', 'alice-password');
 });
 
@@ -39,4 +41,17 @@ it('disconnects a device that stops reading, without holding back the others', a
   tcp.resume();
   expect(await gone).toBe('io server disconnect');
   expect(healthy.socket.connected).toBe(true);
+  // Counted under its own reason, and audited as the device's detach.
+  const metrics = String((await server.waitForLog((l) => l.msg === 'metrics listening')).url);
+  await eventually(
+    async () => (await scrape(metrics)).value('ptyhub_socket_disconnects_total', { reason: 'slow_consumer' }) === 1,
+    10_000,
+    'one slow_consumer disconnect counted',
+    100,
+  );
+  expect(await server.waitForLog((l) => l.audit === true && l.event === 'terminal_detached')).toMatchObject({
+    terminalId: id,
+    deviceName: 'stalled',
+    reason: 'disconnected: slow_consumer',
+  });
 });
