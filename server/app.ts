@@ -4,9 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { AuthService } from './auth/auth-service.js';
+import { LoginThrottle, RedisLoginThrottle } from './auth/login-throttle.js';
+import { TokenRechecker } from './auth/token-recheck.js';
 import { hashToken } from './auth/tokens.js';
 import { CONFIG_KEYS, redactUrl, type Config } from './config/env.js';
 import { createPrismaClient } from './db/client.js';
+import { probeDatabase } from './db/health-probe.js';
 import { applyMigrations } from './db/migrate.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerHealthRoute, type HealthReport } from './http/health-route.js';
@@ -48,7 +51,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const serverId = config.SERVER_ID;
 
   await applyMigrations(config.DATABASE_URL, logger);
-  const prisma = createPrismaClient(config.DATABASE_URL);
+  const prisma = createPrismaClient(config.DATABASE_URL, { timeoutMs: config.DB_TIMEOUT_MS });
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
   const state = await createStateBackends(config, prisma, logger);
   const { redis, registry, store, locks } = state;
@@ -161,22 +164,35 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
 
   registerAuthRoutes(http, {
     auth,
+    throttle: clustered ? new RedisLoginThrottle(redis, logger) : new LoginThrottle(),
     onLogout: (token) => {
       const room = tokenRoomOf(hashToken(token));
       io.local.in(room).disconnectSockets(true); // also during a Redis outage
       io.in(room).disconnectSockets(true);
     },
   });
+  // Sockets whose token was revoked where this instance could not hear of it.
+  const tokenRecheck = new TokenRechecker({
+    intervalMs: config.TOKEN_RECHECK_MS,
+    tokensInUse: () => [...io.sockets.sockets.values()].map((s) => s.data.tokenHash).filter(Boolean),
+    stillActive: (hashes) => auth.activeTokenHashes(hashes),
+    disconnect: (tokenHash) => io.local.in(tokenRoomOf(tokenHash)).disconnectSockets(true),
+    logger,
+  });
+  tokenRecheck.start();
+  redis.on('ready', () => void tokenRecheck.checkNow());
+  let lastDbProblem: string | undefined;
   registerHealthRoute(http, async (): Promise<HealthReport> => {
-    const t0 = Date.now();
-    const database = await prisma.$queryRawUnsafe('SELECT 1').then(
-      () => ({ ok: true, latencyMs: Date.now() - t0 }),
-      (err: unknown) => ({ ok: false, error: String(err) }),
-    );
+    const database = await probeDatabase(prisma, 800, (err, what) => logger.debug({ err, what }, 'database health probe failed'));
+    if (database.problem !== lastDbProblem) {
+      if (database.problem) logger.warn({ problem: database.problem }, 'database health probe failing');
+      else logger.info('database health probe passes again');
+      lastDbProblem = database.problem;
+    }
     const redisHealth = redis.health();
-    const degraded = redis.enabled && redisHealth.state !== 'ready';
+    const degraded = (redis.enabled && redisHealth.state !== 'ready') || !database.writable;
     return {
-      status: !database.ok ? 'unhealthy' : degraded ? 'degraded' : 'ok',
+      status: !database.ok || database.problem === 'write_failed' ? 'unhealthy' : degraded ? 'degraded' : 'ok',
       serverId,
       uptimeSeconds: Math.round((Date.now() - started) / 1000),
       database,
@@ -221,6 +237,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       shuttingDown = true;
       logger.info({ reason }, 'shutting down');
       reaper.stop();
+      tokenRecheck.stop();
       ownerLoss?.stop();
       endedElsewhere?.stop();
       // Only this instance's devices: the others stay connected where they are.

@@ -64,6 +64,10 @@ const schema = z.object({
   LOCK_TTL_MS: int(100, 600_000).default(10_000),
   LOCK_WAIT_MS: int(10, 600_000).default(5000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** The longest one database call may take (waits for locks and connections included). */
+  DB_TIMEOUT_MS: int(100, 600_000).default(5000),
+  /** How often the tokens of connected sockets are re-checked (revocations from elsewhere). */
+  TOKEN_RECHECK_MS: int(100, 3_600_000).default(3000),
 });
 
 export type Env = z.infer<typeof schema>;

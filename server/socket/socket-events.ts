@@ -30,6 +30,8 @@ export function registerSocketEvents(
   const log = opts.logger.child({ socketId: socket.id, userId: caller.userId });
   const bucket = new TokenBucket(opts.eventsPerSecond, opts.eventsPerSecond * 2);
   const queue = new SerialQueue(MAX_QUEUED_EVENTS);
+  // A misbehaving client must not be able to fill the log: a few lines, then one a minute.
+  const dropLog = new TokenBucket(1 / 60, 5);
 
   function on<E extends EventName>(event: E, handler: Handler<E>): void {
     // Registered untyped: payloads are untrusted until validated below.
@@ -37,12 +39,15 @@ export function registerSocketEvents(
       // `emit(event, ack)` without a payload is accepted where the payload may be empty.
       const ack = args.at(-1);
       const payload = args.length > 1 ? args[0] : {};
+      // Limit first: an event without a callback costs a token like any other, or a
+      // flood of them would bypass the limiter (and the log).
+      const allowed = bucket.take();
       if (typeof ack !== 'function') {
-        log.warn({ event }, 'event without acknowledgement callback dropped');
+        if (dropLog.take()) log.warn({ event, rateLimited: !allowed }, 'event without acknowledgement callback dropped');
         return;
       }
       const reply = (body: object) => (ack as (r: object) => void)(body);
-      if (!bucket.take()) {
+      if (!allowed) {
         reply({ ok: false, error: { code: 'rate_limited', message: 'too many events; slow down' } });
         return;
       }

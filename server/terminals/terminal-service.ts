@@ -4,6 +4,7 @@
 // the session store and the lock manager.
 import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
+import { backoffDelay } from '../redis/connection-manager.js';
 import type { LockManager } from '../locks/types.js';
 import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
 import { newSessionId } from '../sessions/session-id.js';
@@ -44,6 +45,8 @@ const MAX_VERSION_RETRIES = 5;
 /** Minimum time between two activity writes for one terminal / one socket. */
 const TOUCH_INTERVAL_MS = 30_000;
 const PING_INTERVAL_MS = 1_000;
+/** How long devices wait for an end to be recorded before they are told anyway. */
+const END_RECORD_GRACE_MS = 500;
 
 export class TerminalService {
   /** Terminals each local socket is attached to, with the owner of each. */
@@ -183,9 +186,44 @@ export class TerminalService {
    * tell every device and instance.
    */
   async finish(terminalId: string, exitCode: number | null, signal: number | null, reason: string): Promise<void> {
-    const ended = await this.o.store.end(terminalId, { exitCode, reason });
+    const info = { exitCode, reason };
+    const first = this.o.store.end(terminalId, info).then(
+      (ended) => ({ ended }),
+      (err: unknown) => ({ err }),
+    );
+    // Devices are told at once, whether or not the database can record the end yet.
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([first, new Promise<null>((r) => (timer = setTimeout(() => r(null), END_RECORD_GRACE_MS)))]);
+    clearTimeout(timer);
     await this.announceEnded(terminalId, { exitCode, signal, reason: reason as ExitReason });
-    this.o.logger.info({ terminalId, exitCode, signal, reason, version: ended?.version }, 'terminal ended');
+    if (outcome && 'ended' in outcome) {
+      this.o.logger.info({ terminalId, exitCode, signal, reason, version: outcome.ended?.version }, 'terminal ended');
+      return;
+    }
+    void this.keepRecordingEnd(terminalId, info, first);
+  }
+
+  /**
+   * An end that could not be recorded is retried until it is: until then the terminal
+   * would stay listed as running, and count against its user's cap, forever.
+   */
+  private async keepRecordingEnd(
+    terminalId: string,
+    info: { exitCode: number | null; reason: string },
+    first: Promise<{ ended: TerminalSessionRecord | null } | { err: unknown }>,
+  ): Promise<void> {
+    let outcome = await first;
+    for (let attempt = 0; 'err' in outcome; attempt++) {
+      if (attempt % 10 === 0) {
+        this.o.logger.warn({ err: outcome.err, terminalId, attempt }, 'the end of a terminal is not recorded yet; retrying');
+      }
+      await new Promise<void>((r) => setTimeout(r, backoffDelay(attempt, 200, 30_000)).unref());
+      outcome = await this.o.store.end(terminalId, info).then(
+        (ended) => ({ ended }),
+        (err: unknown) => ({ err }),
+      );
+    }
+    this.o.logger.info({ terminalId, ...info, version: outcome.ended?.version }, 'terminal ended (recorded late)');
   }
 
   /** Tell every device a terminal has ended and drop all its attachments, everywhere. */
