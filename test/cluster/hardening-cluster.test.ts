@@ -1,0 +1,84 @@
+// Two instances, one Redis, one database, under attack and outage: sign-in counters
+// shared by both instances, a logout whose broadcast is lost in a Redis outage, and
+// health that forgets Redis's old error once it is back.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, login, type TestClient } from '../helpers/client.js';
+import { eventually } from '../helpers/eventually.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { redisRecovered, startServer, type TestServer } from '../helpers/server.js';
+
+let redis: RedisServer;
+let a: TestServer;
+let b: TestServer;
+const clients: TestClient[] = [];
+
+const env = (redisUrl: string) => ({
+  REDIS_URL: redisUrl,
+  REDIS_KEY_PREFIX: 'ptyhub-harden:',
+  HEARTBEAT_TTL_MS: '2000',
+  REDIS_COMMAND_TIMEOUT_MS: '1000',
+  TRUST_PROXY: 'true',
+  // Long, so that only the re-check on Redis's return can find the revoked token in time.
+  TOKEN_RECHECK_MS: '600000',
+});
+
+beforeAll(async () => {
+  redis = await startRedis();
+  a = await startServer({ serverId: 'harden-a', env: env(redis.url) });
+  b = await startServer({ serverId: 'harden-b', dir: a.dir, env: env(redis.url) });
+  await a.addUser('alice', 'alice-password');
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await Promise.all([a?.stop(), b?.stop()]);
+  await redis?.stop();
+});
+
+function signIn(server: TestServer, username: string, password: string, address: string) {
+  return fetch(`${server.url}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+    body: JSON.stringify({ username, password }),
+  });
+}
+
+describe('sign-in throttling across instances', () => {
+  it('checks at most a dozen of 300 concurrent guesses for one user spread over both instances', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => signIn(i % 2 ? a : b, 'alice', `wrong-guess-${i}`, '10.9.0.1')),
+    );
+    const checked = replies.filter((r) => r.status === 401).length;
+    expect(checked).toBeGreaterThan(0);
+    expect(checked).toBeLessThanOrEqual(12);
+    expect(replies.filter((r) => r.status === 429).length).toBe(300 - checked);
+  });
+});
+
+describe('revocation during a Redis outage', () => {
+  it('a logout on A while Redis is down disconnects the token\'s socket on B once Redis is back', async () => {
+    const token = await login(a.url, 'alice', 'alice-password');
+    const onB = await connect(b.url, { token });
+    clients.push(onB);
+    let disconnectedAt = 0;
+    onB.socket.once('disconnect', () => (disconnectedAt = Date.now()));
+
+    redis.kill9();
+    await eventually(async () => ((await (await fetch(`${a.url}/healthz`)).json()) as { redis: { state: string } }).redis.state !== 'ready', 15_000, 'A to see Redis down');
+    const res = await fetch(`${a.url}/api/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(204);
+    await redis.restart();
+    const back = Date.now();
+    await redisRecovered(b);
+    await eventually(() => disconnectedAt > 0, 15_000, 'the socket on B to be disconnected');
+    expect(disconnectedAt - back).toBeLessThan(15_000);
+    await expect(connect(b.url, { token })).rejects.toThrow('unauthorized');
+  });
+
+  it('/healthz drops Redis\'s last error once Redis is ready again', async () => {
+    await redisRecovered(a);
+    const h = (await (await fetch(`${a.url}/healthz`)).json()) as { redis: { state: string; lastError: string | null } };
+    expect(h.redis.state).toBe('ready');
+    expect(h.redis.lastError).toBeNull();
+  });
+});
