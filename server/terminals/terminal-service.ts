@@ -75,6 +75,14 @@ export class TerminalService {
         rows: req.rows,
         serverId: this.o.serverId,
       });
+      // The cap across instances, decided by the database: count again after inserting.
+      // Of two racing creates, the later count sees both rows, so the cap is never
+      // exceeded (a close race may refuse both; it never admits both).
+      if ((await this.countAfterCreate(caller.userId, id)) > this.o.maxTerminalsPerUser) {
+        const info = { exitCode: null, reason: 'limit_reached' };
+        await this.o.store.end(id, info).catch((err: unknown) => void this.keepRecordingEnd(id, info, Promise.resolve({ err })));
+        throw new ServiceError('limit_reached', `at most ${this.o.maxTerminalsPerUser} terminals per user`);
+      }
       try {
         this.o.spawnLocal(session);
       } catch (err) {
@@ -86,6 +94,17 @@ export class TerminalService {
       this.o.sink.toUser(caller.userId, caller.socketId, 'terminal:created', { terminal });
       return terminal;
     });
+  }
+
+  /** Running terminals of a user once `id` is inserted; on failure `id` is ended, not left behind. */
+  private async countAfterCreate(userId: string, id: string): Promise<number> {
+    try {
+      return await this.o.store.countRunningForUser(userId);
+    } catch (err) {
+      const info = { exitCode: null, reason: 'spawn_failed' };
+      await this.o.store.end(id, info).catch((e: unknown) => void this.keepRecordingEnd(id, info, Promise.resolve({ err: e })));
+      throw err;
+    }
   }
 
   async list(userId: string): Promise<TerminalInfo[]> {

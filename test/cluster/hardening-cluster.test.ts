@@ -20,6 +20,7 @@ const env = (redisUrl: string) => ({
   TRUST_PROXY: 'true',
   // Long, so that only the re-check on Redis's return can find the revoked token in time.
   TOKEN_RECHECK_MS: '600000',
+  MAX_TERMINALS_PER_USER: '3',
 });
 
 beforeAll(async () => {
@@ -27,6 +28,7 @@ beforeAll(async () => {
   a = await startServer({ serverId: 'harden-a', env: env(redis.url) });
   b = await startServer({ serverId: 'harden-b', dir: a.dir, env: env(redis.url) });
   await a.addUser('alice', 'alice-password');
+  await a.addUser('bob', 'bob-password');
 });
 
 afterAll(async () => {
@@ -80,5 +82,30 @@ describe('revocation during a Redis outage', () => {
     const h = (await (await fetch(`${a.url}/healthz`)).json()) as { redis: { state: string; lastError: string | null } };
     expect(h.redis.state).toBe('ready');
     expect(h.redis.lastError).toBeNull();
+  });
+});
+
+describe('the per-user terminal cap', () => {
+  it('holds when both instances create at once', async () => {
+    const onA = await connect(a.url, { token: await login(a.url, 'bob', 'bob-password') });
+    const onB = await connect(b.url, { token: await login(b.url, 'bob', 'bob-password') });
+    clients.push(onA, onB);
+    const running = async () => {
+      const list = await onA.call('terminal:list', {});
+      if (!list.ok) throw new Error(list.error.message);
+      return list.terminals.map((t) => t.id);
+    };
+    for (let round = 0; round < 8; round++) {
+      const replies = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? onA : onB).call('terminal:create', { cols: 80, rows: 24 })),
+      );
+      const created = replies.filter((r) => r.ok).length;
+      const ids = await running();
+      expect(ids.length, `round ${round}`).toBeLessThanOrEqual(3);
+      expect(created, `round ${round}`).toBe(ids.length);
+      for (const r of replies) if (!r.ok) expect(r.error.code).toBe('limit_reached');
+      await Promise.all(ids.map((terminalId) => onA.call('terminal:close', { terminalId })));
+      await eventually(async () => (await running()).length === 0, 15_000, 'the terminals to close');
+    }
   });
 });
