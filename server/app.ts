@@ -13,7 +13,8 @@ import { probeDatabase } from './db/health-probe.js';
 import { applyMigrations } from './db/migrate.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerHealthRoute, type HealthReport } from './http/health-route.js';
-import { createHttpServer } from './http/http-server.js';
+import { clientAddressOf, createHttpServer } from './http/http-server.js';
+import { UsageLimiter } from './socket/usage-limits.js';
 import type { Logger } from './log/logger.js';
 import { EndedElsewhereSweeper } from './cluster/ended-elsewhere.js';
 import { OwnerLossWatcher } from './cluster/owner-loss.js';
@@ -59,7 +60,18 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
 
   const http = await createHttpServer({ logger, trustProxy: config.TRUST_PROXY });
   let shuttingDown = false;
+  const limiter = new UsageLimiter(
+    {
+      socketsPerUser: config.MAX_SOCKETS_PER_USER,
+      socketsPerAddress: config.MAX_SOCKETS_PER_ADDRESS,
+      eventsPerSecondPerUser: config.USER_EVENTS_PER_SECOND,
+      eventsPerSecondPerAddress: config.ADDRESS_EVENTS_PER_SECOND,
+    },
+    clustered ? redis : null,
+    logger,
+  );
   const io = createSocketServer(http.server, {
+    limits: { limiter, addressOf: clientAddressOf(config.TRUST_PROXY) },
     allowedOrigins: config.ALLOWED_ORIGINS,
     auth,
     logger,
@@ -238,6 +250,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       logger.info({ reason }, 'shutting down');
       reaper.stop();
       tokenRecheck.stop();
+      limiter.stop();
       ownerLoss?.stop();
       endedElsewhere?.stop();
       // Only this instance's devices: the others stay connected where they are.

@@ -49,6 +49,12 @@ const schema = z.object({
   SOCKET_EVENTS_PER_SECOND: int(1, 100_000).default(200),
   /** Output queued for one socket beyond this (bytes) disconnects it as too slow. */
   SOCKET_MAX_BUFFERED_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  /** Sockets one user / one address may have open at once (all instances together with Redis). */
+  MAX_SOCKETS_PER_USER: int(1, 100_000).default(20),
+  MAX_SOCKETS_PER_ADDRESS: int(1, 100_000).default(200),
+  /** Events all sockets of one user / one address may send per second on one instance. */
+  USER_EVENTS_PER_SECOND: int(1, 1_000_000).default(100),
+  ADDRESS_EVENTS_PER_SECOND: int(1, 1_000_000).default(2000),
 
   REDIS_URL: optionalString,
   REDIS_HOST: optionalString,

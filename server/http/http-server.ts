@@ -1,6 +1,8 @@
 // The HTTP side: JSON API, health, the built browser client, and security headers.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
 import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { isDatabaseUnavailable } from '../db/deadline.js';
@@ -62,6 +64,16 @@ export async function createHttpServer(opts: { logger: Logger; trustProxy: boole
     );
   }
   return app;
+}
+
+/**
+ * The client's address of a raw request (the WebSocket handshake), by the same
+ * TRUST_PROXY rule as fastify's `req.ip` for HTTP requests.
+ */
+export function clientAddressOf(trustProxy: boolean | number | string): (req: IncomingMessage) => string {
+  const opt = trustProxyOption(trustProxy);
+  const trust = typeof opt === 'function' ? opt : opt === true ? () => true : opt === false ? () => false : proxyAddr.compile(opt);
+  return (req) => proxyAddr(req, trust);
 }
 
 /** TRUST_PROXY as fastify takes it: a hop count becomes "trust the nearest N hops". */

@@ -6,12 +6,15 @@ import type { Caller, TerminalService } from '../terminals/terminal-service.js';
 import { toErrorBody } from './errors.js';
 import { SerialQueue, TokenBucket } from './event-queue.js';
 import { describeIssues, schemas, type EventName, type Payload } from './schemas.js';
+import type { Usage } from './usage-limits.js';
 
 export interface SocketData {
   caller: Caller;
   username: string;
   tokenHash: string;
   tokenExpiresAt: number;
+  /** The user's and address's shared budgets (absent when no limiter is configured). */
+  usage?: Usage;
 }
 
 export type PtySocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -32,6 +35,15 @@ export function registerSocketEvents(
   const queue = new SerialQueue(MAX_QUEUED_EVENTS);
   // A misbehaving client must not be able to fill the log: a few lines, then one a minute.
   const dropLog = new TokenBucket(1 / 60, 5);
+  // Refused events still cost parsing and a reply: sockets that keep sending long after
+  // being told to slow down are flooding, not typing, and are cut off (see Usage).
+  const refusals = new TokenBucket(opts.eventsPerSecond, opts.eventsPerSecond * 5);
+  const refuse = (): boolean => {
+    if (socket.data.usage ? socket.data.usage.tolerateRefusal() : refusals.take()) return false;
+    log.warn({}, 'socket kept sending after being rate-limited; disconnecting');
+    socket.disconnect(true);
+    return true;
+  };
 
   function on<E extends EventName>(event: E, handler: Handler<E>): void {
     // Registered untyped: payloads are untrusted until validated below.
@@ -41,7 +53,8 @@ export function registerSocketEvents(
       const payload = args.length > 1 ? args[0] : {};
       // Limit first: an event without a callback costs a token like any other, or a
       // flood of them would bypass the limiter (and the log).
-      const allowed = bucket.take();
+      const allowed = bucket.take() && (socket.data.usage?.takeEvent() ?? true);
+      if (!allowed && refuse()) return;
       if (typeof ack !== 'function') {
         if (dropLog.take()) log.warn({ event, rateLimited: !allowed }, 'event without acknowledgement callback dropped');
         return;
@@ -79,6 +92,7 @@ export function registerSocketEvents(
   on('terminal:close', async (c, p) => (await service.close(c, p.terminalId), {}));
 
   socket.on('disconnect', (reason) => {
+    socket.data.usage?.release();
     log.info({ reason }, 'socket disconnected');
     // Queued behind the socket's pending events, so they finish first.
     void queue.drain().then(() =>

@@ -21,6 +21,7 @@ const env = (redisUrl: string) => ({
   // Long, so that only the re-check on Redis's return can find the revoked token in time.
   TOKEN_RECHECK_MS: '600000',
   MAX_TERMINALS_PER_USER: '3',
+  MAX_SOCKETS_PER_USER: '4',
 });
 
 beforeAll(async () => {
@@ -29,6 +30,7 @@ beforeAll(async () => {
   b = await startServer({ serverId: 'harden-b', dir: a.dir, env: env(redis.url) });
   await a.addUser('alice', 'alice-password');
   await a.addUser('bob', 'bob-password');
+  await a.addUser('carol', 'carol-password');
 });
 
 afterAll(async () => {
@@ -107,5 +109,24 @@ describe('the per-user terminal cap', () => {
       await Promise.all(ids.map((terminalId) => onA.call('terminal:close', { terminalId })));
       await eventually(async () => (await running()).length === 0, 15_000, 'the terminals to close');
     }
+  });
+});
+
+describe('the per-user socket limit', () => {
+  it('counts the sockets of both instances together', async () => {
+    const token = await login(a.url, 'carol', 'carol-password');
+    const held: TestClient[] = [];
+    for (const server of [a, b, a, b]) held.push(await connect(server.url, { token }));
+    clients.push(...held);
+    await expect(connect(a.url, { token })).rejects.toThrow('rate_limited');
+    await expect(connect(b.url, { token })).rejects.toThrow('rate_limited');
+    // A socket that leaves gives its place back, to any instance.
+    held[0]!.close();
+    await eventually(
+      () => connect(b.url, { token }).then((c) => (clients.push(c), true)),
+      10_000,
+      'a place to free up on B',
+      100,
+    );
   });
 });
