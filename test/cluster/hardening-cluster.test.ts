@@ -15,7 +15,7 @@ const clients: TestClient[] = [];
 const env = (redisUrl: string) => ({
   REDIS_URL: redisUrl,
   REDIS_KEY_PREFIX: 'ptyhub-harden:',
-  HEARTBEAT_TTL_MS: '2000',
+  HEARTBEAT_TTL_MS: '5000',
   REDIS_COMMAND_TIMEOUT_MS: '1000',
   TRUST_PROXY: 'true',
   // Long, so that only the re-check on Redis's return can find the revoked token in time.
@@ -128,5 +128,32 @@ describe('the per-user socket limit', () => {
       'a place to free up on B',
       100,
     );
+  });
+});
+
+describe('owner loss', () => {
+  it('a kill -9 of the owner reaches devices elsewhere as owner_lost within the heartbeat TTL + 3 s', async () => {
+    const c = await startServer({ serverId: 'harden-c', dir: a.dir, env: env(redis.url) });
+    try {
+      const token = await login(c.url, 'alice', 'alice-password');
+      const onC = await connect(c.url, { token });
+      const onB = await connect(b.url, { token });
+      clients.push(onC, onB);
+      const created = await onC.call('terminal:create', { cols: 80, rows: 24 });
+      if (!created.ok) throw new Error(created.error.message);
+      const id = created.terminal.id;
+      await onC.attach(id);
+      await onB.attach(id);
+      await onB.call('terminal:input', { terminalId: id, data: 'echo alive-$((2*3))\r' });
+      await onB.waitForOutput(id, 'alive-6');
+
+      const killedAt = Date.now();
+      await c.kill9();
+      const exit = await onB.waitForEvent('terminal:exit', (p) => p.terminalId === id, 30_000);
+      expect(exit.reason).toBe('owner_lost');
+      expect(Date.now() - killedAt).toBeLessThan(5000 + 3000);
+    } finally {
+      await c.stop();
+    }
   });
 });
