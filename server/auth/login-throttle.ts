@@ -9,6 +9,7 @@
 import type { Redis } from 'ioredis';
 import { isRedisUnavailable } from '../redis/errors.js';
 import type { LoggerLike, RedisConnectionManager } from '../redis/types.js';
+import { TokenBucket } from '../socket/event-queue.js';
 
 export interface ThrottleLimits {
   perUser: number;
@@ -130,6 +131,7 @@ type ThrottleClient = Redis & {
 /** Counters in Redis, shared by every instance; in memory while Redis is unavailable. */
 export class RedisLoginThrottle implements SignInThrottle {
   private readonly local: LoginThrottle;
+  private readonly fallbackLog = new TokenBucket(1 / 10, 3);
 
   constructor(
     private readonly redis: RedisConnectionManager,
@@ -146,7 +148,7 @@ export class RedisLoginThrottle implements SignInThrottle {
       return Number(await this.client().ptyhubThrottleBegin!(u, a, perUser, perAddress, windowMs));
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
-      this.logger.warn({ err }, 'sign-in throttle counting in memory: Redis unavailable');
+      if (this.fallbackLog.take()) this.logger.warn({ err }, 'sign-in throttle counting in memory: Redis unavailable');
       return this.local.begin(address, username);
     }
   }

@@ -16,7 +16,8 @@ const env = (redisUrl: string) => ({
   REDIS_URL: redisUrl,
   REDIS_KEY_PREFIX: 'ptyhub-harden:',
   HEARTBEAT_TTL_MS: '5000',
-  REDIS_COMMAND_TIMEOUT_MS: '1000',
+  // Generous: on a loaded machine a timed-out count would fall back to per-instance memory.
+  REDIS_COMMAND_TIMEOUT_MS: '3000',
   TRUST_PROXY: 'true',
   // Long, so that only the re-check on Redis's return can find the revoked token in time.
   TOKEN_RECHECK_MS: '600000',
