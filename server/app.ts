@@ -75,7 +75,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     allowedOrigins: config.ALLOWED_ORIGINS,
     auth,
     logger,
-    extra: clustered ? { adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS) } : undefined,
+    extra: clustered
+      ? {
+          adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS, () => {
+            logger.info('redis: broadcast subscriber back; re-syncing devices of remote terminals');
+            service?.resyncRemoteDevices().catch((err: unknown) => logger.warn({ err }, 'output re-sync failed'));
+          }),
+        }
+      : undefined,
   });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
   const sink = socketEventSink(io, clustered);

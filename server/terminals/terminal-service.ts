@@ -256,6 +256,28 @@ export class TerminalService {
     await this.o.registry.setPrimarySocket(terminalId, null);
   }
 
+  /**
+   * This instance may have missed output broadcasts (its Redis subscriber reconnected):
+   * tell its devices where each remote terminal's output stands, as an empty output at
+   * the current end. A device that is behind sees the gap and re-syncs from the replay.
+   */
+  async resyncRemoteDevices(): Promise<void> {
+    const remote = new Map<string, TerminalSessionRecord>();
+    for (const terms of this.attachments.values()) {
+      for (const [id, s] of terms) if (s.serverId !== this.o.serverId) remote.set(id, s);
+    }
+    await Promise.all(
+      [...remote.values()].map(async (s) => {
+        try {
+          const replay = await this.o.ptys.replay(s);
+          this.o.sink.toTerminal(s.id, 'terminal:output', { terminalId: s.id, data: '', offset: replay.end });
+        } catch (err) {
+          this.o.logger.debug({ err, terminalId: s.id }, 'output re-sync skipped');
+        }
+      }),
+    );
+  }
+
   /** Forget this instance's attachments to a terminal that has ended. */
   forgetLocal(terminalId: string): void {
     for (const [socketId, terms] of this.attachments) {

@@ -1,6 +1,7 @@
 // Two instances, one Redis, one database, under attack and outage: sign-in counters
 // shared by both instances, a logout whose broadcast is lost in a Redis outage, and
 // health that forgets Redis's old error once it is back.
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
@@ -156,5 +157,39 @@ describe('owner loss', () => {
     } finally {
       await c.stop();
     }
+  });
+});
+
+describe('output between instances', () => {
+  it('devices on an instance whose broadcast subscriber reconnected are told where the output stands', async () => {
+    const token = await login(a.url, 'alice', 'alice-password');
+    const onA = await connect(a.url, { token });
+    const onB = await connect(b.url, { token });
+    clients.push(onA, onB);
+    const created = await onA.call('terminal:create', { cols: 80, rows: 24 });
+    if (!created.ok) throw new Error(created.error.message);
+    const id = created.terminal.id;
+    await onA.attach(id);
+    await onB.attach(id);
+    await onA.call('terminal:input', { terminalId: id, data: 'echo before-$((3*3))\r' });
+    await onB.waitForOutput(id, 'before-9');
+    const markers: Array<{ offset: number }> = [];
+    onB.socket.on('terminal:output', (e) => {
+      if (e.terminalId === id && e.data === '') markers.push(e);
+    });
+
+    // Cut B's broadcast subscriber (as Redis does to a subscriber over its output-buffer limit).
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const list = (await admin.client('LIST')) as string;
+      const line = list.split('\n').find((l) => l.includes('name=ptyhub:harden-b:socket.io-adapter'));
+      expect(line, 'B\'s adapter subscriber').toBeDefined();
+      await admin.client('KILL', 'ID', line!.match(/id=(\d+)/)![1]!);
+    } finally {
+      admin.disconnect();
+    }
+    await eventually(() => markers.length > 0, 15_000, 'a re-sync marker on B');
+    // The end of the output so far: "before-9" and its prompt are behind it.
+    expect(markers[0]!.offset).toBeGreaterThanOrEqual(onB.output(id).length);
   });
 });
