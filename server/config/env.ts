@@ -53,7 +53,7 @@ const schema = z.object({
   MAX_SOCKETS_PER_USER: int(1, 100_000).default(20),
   MAX_SOCKETS_PER_ADDRESS: int(1, 100_000).default(200),
   /** Events all sockets of one user / one address may send per second on one instance. */
-  USER_EVENTS_PER_SECOND: int(1, 1_000_000).default(100),
+  USER_EVENTS_PER_SECOND: int(1, 1_000_000).default(200),
   ADDRESS_EVENTS_PER_SECOND: int(1, 1_000_000).default(2000),
 
   REDIS_URL: optionalString,
