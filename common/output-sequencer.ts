@@ -5,32 +5,61 @@
 // replay is taken (possibly on another instance). So a device can receive output that
 // is already in its replay, or receive output before the attach reply. Every output
 // event carries its offset in the terminal's output stream, which makes both harmless.
+// An offset beyond what was delivered means output was missed (lost between instances,
+// or dropped for a stalled device): it is never delivered silently; with `onGap` the
+// sequencer stops and waits for resync() with a fresh replay.
 
 import type { OutputEvent, Replay } from './protocol.js';
+
+/** Output events held while waiting for a replay (beyond: the oldest go). */
+const MAX_PENDING = 10_000;
 
 export class OutputSequencer {
   /** Offset just past the last character delivered; null until the replay arrives. */
   private next: number | null = null;
-  private pending: OutputEvent[] = [];
+  private pending: Array<Pick<OutputEvent, 'data' | 'offset'>> = [];
+  /** A gap was seen: hold output until resync() brings the missing part. */
+  private stalled = false;
 
-  constructor(private readonly deliver: (data: string) => void) {}
+  constructor(
+    private readonly deliver: (data: string) => void,
+    private readonly onGap?: (gap: { expected: number; got: number }) => void,
+  ) {}
 
   /** Apply the replay from an attach reply, then any output that arrived before it. */
   reset(replay: Replay): void {
+    this.stalled = false;
     this.next = replay.start;
     this.accept(replay.data, replay.start);
-    const queued = this.pending;
-    this.pending = [];
-    for (const e of queued) this.accept(e.data, e.offset);
+    this.drainPending();
   }
 
   /** Feed a `terminal:output` event. Before the replay arrives, events are held. */
   push(e: OutputEvent): void {
-    if (this.next === null) {
+    if (this.next === null || this.stalled) {
+      if (this.pending.length >= MAX_PENDING) this.pending.shift(); // a later gap re-syncs again
       this.pending.push(e);
       return;
     }
     this.accept(e.data, e.offset);
+  }
+
+  /**
+   * After a gap: continue from what was delivered with a fresh replay, then the output
+   * held since. Returns how many characters are lost for good (the replay no longer
+   * reaches back to them): the caller shows that earlier output was skipped.
+   */
+  resync(replay: Replay): number {
+    if (this.next === null) {
+      this.reset(replay);
+      return 0;
+    }
+    const skipped = Math.max(0, replay.start - this.next);
+    if (skipped > 0) this.next = replay.start;
+    this.stalled = false;
+    this.accept(replay.data, replay.start);
+    this.drainPending();
+    return skipped;
   }
 
   /** Offset just past the last delivered character, or null before the replay. */
@@ -38,12 +67,28 @@ export class OutputSequencer {
     return this.next;
   }
 
+  /** Held output, in order; whatever follows a new gap stays held. */
+  private drainPending(): void {
+    const queued = this.pending;
+    this.pending = [];
+    for (const e of queued) {
+      if (this.stalled) this.pending.push(e);
+      else this.accept(e.data, e.offset);
+    }
+  }
+
   private accept(data: string, offset: number): void {
-    if (this.next === null) return;
+    if (this.next === null || this.stalled) return;
     const end = offset + data.length;
     if (end <= this.next) return; // already delivered
-    // Overlap with what we have: deliver only the new tail. A gap (offset > next) means
-    // output fell out of the owner's buffer before we saw it; deliver what we have.
+    // A gap (offset > next): output was missed. Stop and ask for a re-sync; without
+    // `onGap`, deliver what we have. An overlap: deliver only the new tail.
+    if (offset > this.next && this.onGap) {
+      this.stalled = true;
+      this.onGap({ expected: this.next, got: offset });
+      this.pending.push({ data, offset });
+      return;
+    }
     const fresh = offset < this.next ? data.slice(this.next - offset) : data;
     this.next = end;
     if (fresh.length > 0) this.deliver(fresh);

@@ -4,14 +4,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { AuthService } from './auth/auth-service.js';
+import { LoginThrottle, RedisLoginThrottle } from './auth/login-throttle.js';
+import { TokenRechecker } from './auth/token-recheck.js';
 import { hashToken } from './auth/tokens.js';
 import { CONFIG_KEYS, redactUrl, type Config } from './config/env.js';
 import { createPrismaClient } from './db/client.js';
+import { probeDatabase } from './db/health-probe.js';
 import { applyMigrations } from './db/migrate.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerHealthRoute, type HealthReport } from './http/health-route.js';
-import { createHttpServer } from './http/http-server.js';
+import { clientAddressOf, createHttpServer } from './http/http-server.js';
 import { audit } from './log/audit.js';
+import { UsageLimiter } from './socket/usage-limits.js';
 import type { Logger } from './log/logger.js';
 import { meteredLocks, meteredPtyOps, meteredSink } from './metrics/instrument.js';
 import { Metrics } from './metrics/metrics.js';
@@ -55,7 +59,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const serverId = config.SERVER_ID;
 
   await applyMigrations(config.DATABASE_URL, logger);
-  const prisma = createPrismaClient(config.DATABASE_URL);
+  const prisma = createPrismaClient(config.DATABASE_URL, { timeoutMs: config.DB_TIMEOUT_MS });
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
   const metrics = new Metrics();
   const state = await createStateBackends(config, prisma, logger, metrics);
@@ -65,11 +69,29 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
 
   const http = await createHttpServer({ logger, trustProxy: config.TRUST_PROXY });
   let shuttingDown = false;
+  const limiter = new UsageLimiter(
+    {
+      socketsPerUser: config.MAX_SOCKETS_PER_USER,
+      socketsPerAddress: config.MAX_SOCKETS_PER_ADDRESS,
+      eventsPerSecondPerUser: config.USER_EVENTS_PER_SECOND,
+      eventsPerSecondPerAddress: config.ADDRESS_EVENTS_PER_SECOND,
+    },
+    clustered ? redis : null,
+    logger,
+  );
   const io = createSocketServer(http.server, {
+    limits: { limiter, addressOf: clientAddressOf(config.TRUST_PROXY) },
     allowedOrigins: config.ALLOWED_ORIGINS,
     auth,
     logger,
-    extra: clustered ? { adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS, mechanisms.reporter('crossInstanceBroadcast', 'cross-instance broadcast')) } : undefined,
+    extra: clustered
+      ? {
+          adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS, mechanisms.reporter('crossInstanceBroadcast', 'cross-instance broadcast'), () => {
+            logger.info('redis: broadcast subscriber back; re-syncing devices of remote terminals');
+            service?.resyncRemoteDevices().catch((err: unknown) => logger.warn({ err }, 'output re-sync failed'));
+          }),
+        }
+      : undefined,
   });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
   const sink = meteredSink(socketEventSink(io, clustered), metrics);
@@ -175,22 +197,35 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   registerAuthRoutes(http, {
     auth,
     metrics,
+    throttle: clustered ? new RedisLoginThrottle(redis, logger) : new LoginThrottle(),
     onLogout: (token) => {
       const room = tokenRoomOf(hashToken(token));
       io.local.in(room).disconnectSockets(true); // also during a Redis outage
       io.in(room).disconnectSockets(true);
     },
   });
+  // Sockets whose token was revoked where this instance could not hear of it.
+  const tokenRecheck = new TokenRechecker({
+    intervalMs: config.TOKEN_RECHECK_MS,
+    tokensInUse: () => [...io.sockets.sockets.values()].map((s) => s.data.tokenHash).filter(Boolean),
+    stillActive: (hashes) => auth.activeTokenHashes(hashes),
+    disconnect: (tokenHash) => io.local.in(tokenRoomOf(tokenHash)).disconnectSockets(true),
+    logger,
+  });
+  tokenRecheck.start();
+  redis.on('ready', () => void tokenRecheck.checkNow());
+  let lastDbProblem: string | undefined;
   registerHealthRoute(http, async (): Promise<HealthReport> => {
-    const t0 = Date.now();
-    const database = await prisma.$queryRawUnsafe('SELECT 1').then(
-      () => ({ ok: true, latencyMs: Date.now() - t0 }),
-      (err: unknown) => ({ ok: false, error: String(err) }),
-    );
+    const database = await probeDatabase(prisma, 800, (err, what) => logger.debug({ err, what }, 'database health probe failed'));
+    if (database.problem !== lastDbProblem) {
+      if (database.problem) logger.warn({ problem: database.problem }, 'database health probe failing');
+      else logger.info('database health probe passes again');
+      lastDbProblem = database.problem;
+    }
     const redisHealth = redis.health();
-    const degraded = (redis.enabled && redisHealth.state !== 'ready') || mechanisms.anyFailing();
+    const degraded = (redis.enabled && redisHealth.state !== 'ready') || !database.writable || mechanisms.anyFailing();
     return {
-      status: !database.ok ? 'unhealthy' : degraded ? 'degraded' : 'ok',
+      status: !database.ok || database.problem === 'write_failed' ? 'unhealthy' : degraded ? 'degraded' : 'ok',
       serverId,
       uptimeSeconds: Math.round((Date.now() - started) / 1000),
       database,
@@ -247,6 +282,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       shuttingDown = true;
       logger.info({ reason }, 'shutting down');
       reaper.stop();
+      tokenRecheck.stop();
+      limiter.stop();
       ownerLoss?.stop();
       endedElsewhere?.stop();
       // Only this instance's devices: the others stay connected where they are.

@@ -39,6 +39,8 @@ interface Size {
 }
 
 const FULL_RESET = '\x1bc'; // RIS: goes through the write queue, so it stays in order
+/** Above a rebuilt screen whose replay no longer reaches back to what this device saw. */
+const SKIPPED_NOTICE = '\x1b[2m[ptyhub: some earlier output was skipped on this device]\x1b[0m\r\n';
 /**
  * Input chunk size, in UTF-16 units. Below LIMITS.maxInputLength on purpose: the server
  * closes a connection on a socket.io message over 256 KiB, and a chunk full of control
@@ -175,7 +177,17 @@ export class TerminalView {
     if (this.disposed || this.status === 'ended') return;
     clearTimeout(this.attachRetry);
     const gen = ++this.attachGen;
-    const seq = new OutputSequencer((data) => this.term.write(data));
+    // Where the screen got to: a replay starting later means output was skipped here.
+    const shownUpTo = this.seq?.offset ?? null;
+    // A gap in the offsets (output lost on its way here): rebuild from a fresh replay.
+    const seq = new OutputSequencer(
+      (data) => this.term.write(data),
+      () =>
+        // After the current call stack: a gap can show while this attach is still applying.
+        setTimeout(() => {
+          if (this.seq === seq && !this.disposed && !this.isEnded()) void this.attach();
+        }, 0),
+    );
     this.seq = seq;
     this.status = 'attaching';
     this.ctx.changed(this);
@@ -211,6 +223,7 @@ export class TerminalView {
 
     this.term.write(FULL_RESET);
     this.bannerWritten = false;
+    if (shownUpTo !== null && r.replay.start > shownUpTo) this.term.write(SKIPPED_NOTICE);
     seq.reset(r.replay);
     if (this.isEnded()) {
       this.writeBanner();

@@ -43,6 +43,15 @@ export class AuthService {
     return row ? { id: row.user.id, username: row.user.username, tokenExpiresAt: row.expiresAt } : null;
   }
 
+  /** Which of these token hashes are still active (neither revoked nor expired). */
+  async activeTokenHashes(tokenHashes: string[]): Promise<Set<string>> {
+    const rows = await this.prisma.authToken.findMany({
+      where: { tokenHash: { in: tokenHashes }, revokedAt: null, expiresAt: { gt: new Date() } },
+      select: { tokenHash: true },
+    });
+    return new Set(rows.map((r) => r.tokenHash));
+  }
+
   async logout(token: unknown): Promise<void> {
     if (!looksLikeToken(token)) return;
     await revokeToken(this.prisma, hashToken(token));

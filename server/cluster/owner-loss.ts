@@ -7,6 +7,8 @@
 import type { FailureReporter } from '../log/failure-reporter.js';
 import { audit } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
+import { redisCall } from '../redis/errors.js';
+import { rpcChannel } from './owner-rpc.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { SessionStore } from '../sessions/types.js';
 
@@ -21,6 +23,12 @@ export interface OwnerLossOptions {
   onLost: (terminalId: string) => Promise<void>;
   heartbeatTtlMs: number;
   intervalMs?: number;
+  /**
+   * Whether the owner still holds its connection to Redis (default: subscribers of its
+   * RPC channel). A killed process's connection closes at once; a live but slow one
+   * keeps it.
+   */
+  isConnected?: (serverId: string) => Promise<boolean>;
   logger: Logger;
   /** A failing sweep turns owner-loss detection off: it is reported (warn, /healthz). */
   failures: FailureReporter;
@@ -44,7 +52,8 @@ export class OwnerLossWatcher {
     if (this.o.redis.state === 'ready') this.readySince = Date.now();
     this.o.redis.on('ready', this.onReady);
     this.o.redis.on('down', this.onDown);
-    const every = this.o.intervalMs ?? Math.max(500, Math.floor(this.o.heartbeatTtlMs / 4));
+    // Often: a verdict is due within a second or so of the heartbeat expiring.
+    const every = this.o.intervalMs ?? Math.min(1000, Math.max(250, Math.floor(this.o.heartbeatTtlMs / 4)));
     this.timer = setInterval(() => void this.sweep(), every);
     this.timer.unref();
   }
@@ -71,11 +80,14 @@ export class OwnerLossWatcher {
           continue;
         }
         // One missing heartbeat is not a death (a flushed or restarted Redis, a key
-        // evicted): it must stay missing for a whole TTL, during which a live instance
-        // re-publishes it several times.
+        // evicted): the owner is probed directly, and a killed process has lost its Redis
+        // connection too. Otherwise (a power loss leaves the connection open until TCP
+        // gives up; a slow owner keeps it) the heartbeat must stay missing for a whole
+        // TTL, during which a live instance re-publishes it several times.
         const since = this.missingSince.get(owner) ?? Date.now();
         this.missingSince.set(owner, since);
-        if (Date.now() - since < this.o.heartbeatTtlMs) continue;
+        const gone = !(await this.isConnected(owner));
+        if (!gone && Date.now() - since < this.o.heartbeatTtlMs) continue;
         this.missingSince.delete(owner);
         await this.endAllOf(owner);
       }
@@ -85,6 +97,15 @@ export class OwnerLossWatcher {
     } finally {
       this.running = false;
     }
+  }
+
+  private isConnected(owner: string): Promise<boolean> {
+    if (this.o.isConnected) return this.o.isConnected(owner);
+    const channel = rpcChannel(this.o.redis.prefix, owner);
+    return redisCall('owner probe', async () => {
+      const reply = (await this.o.redis.readyClient().pubsub('NUMSUB', channel)) as unknown[];
+      return Number(reply[1] ?? 0) > 0;
+    });
   }
 
   private async endAllOf(owner: string): Promise<void> {

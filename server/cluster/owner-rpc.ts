@@ -36,6 +36,11 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** The channel an instance listens on for requests to it. */
+export function rpcChannel(prefix: string, serverId: string): string {
+  return `${prefix}rpc:${serverId}`;
+}
+
 export class OwnerRpc implements PtyOps {
   private readonly pending = new Map<string, Pending>();
   private subscriber: Redis | null = null;
@@ -53,7 +58,7 @@ export class OwnerRpc implements PtyOps {
   ) {}
 
   private channelOf(serverId: string): string {
-    return `${this.o.redis.prefix}rpc:${serverId}`;
+    return rpcChannel(this.o.redis.prefix, serverId);
   }
 
   /**

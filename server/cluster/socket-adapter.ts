@@ -50,8 +50,17 @@ function safePublisher(redis: RedisConnectionManager, failures: FailureReporter)
   return self;
 }
 
-export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger, pingTimeoutMs: number, publishFailures: FailureReporter) {
+/**
+ * `onResubscribed` runs each time the subscriber is back after losing its connection:
+ * broadcasts published meanwhile never reached this instance's devices.
+ */
+export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger, pingTimeoutMs: number, publishFailures: FailureReporter, onResubscribed?: () => void) {
   const subscriber = redis.duplicate('socket.io-adapter', { offlineQueue: true });
+  let connectedBefore = false;
+  subscriber.on('ready', () => {
+    if (connectedBefore) onResubscribed?.();
+    connectedBefore = true;
+  });
   watchSubscriber(subscriber, 'socket.io-adapter', { intervalMs: 5000, timeoutMs: pingTimeoutMs, logger });
   return createAdapter(safePublisher(redis, publishFailures), subscriber, {
     key: `${redis.prefix}socket.io`,

@@ -49,6 +49,12 @@ const schema = z.object({
   SOCKET_EVENTS_PER_SECOND: int(1, 100_000).default(200),
   /** Output queued for one socket beyond this (bytes) disconnects it as too slow. */
   SOCKET_MAX_BUFFERED_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  /** Sockets one user / one address may have open at once (all instances together with Redis). */
+  MAX_SOCKETS_PER_USER: int(1, 100_000).default(20),
+  MAX_SOCKETS_PER_ADDRESS: int(1, 100_000).default(200),
+  /** Events all sockets of one user / one address may send per second on one instance. */
+  USER_EVENTS_PER_SECOND: int(1, 1_000_000).default(200),
+  ADDRESS_EVENTS_PER_SECOND: int(1, 1_000_000).default(2000),
 
   REDIS_URL: optionalString,
   REDIS_HOST: optionalString,
@@ -64,6 +70,10 @@ const schema = z.object({
   LOCK_TTL_MS: int(100, 600_000).default(10_000),
   LOCK_WAIT_MS: int(10, 600_000).default(5000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** The longest one database call may take (waits for locks and connections included). */
+  DB_TIMEOUT_MS: int(100, 600_000).default(5000),
+  /** How often the tokens of connected sockets are re-checked (revocations from elsewhere). */
+  TOKEN_RECHECK_MS: int(100, 3_600_000).default(3000),
 
   /** Prometheus endpoint port; unset: no endpoint; 0: any free port. */
   METRICS_PORT: int(0, 65535).optional(),

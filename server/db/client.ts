@@ -8,8 +8,9 @@ import { PrismaClient as SqlitePrismaClient } from './generated/client.js';
 import type * as Sqlite from './generated/client.js';
 import { PrismaClient as PostgresPrismaClient } from './generated-pg/client.js';
 import type * as Postgres from './generated-pg/client.js';
+import { DEFAULT_DB_TIMEOUT_MS, withDeadline } from './deadline.js';
 import { databaseProvider, postgresConnectionString } from './provider.js';
-import { prepareSqliteFile, SQLITE_BUSY_TIMEOUT_MS } from './sqlite.js';
+import { prepareSqliteFile } from './sqlite.js';
 
 /**
  * The client type all code uses, whatever the database: the SQLite client's. Both clients
@@ -24,22 +25,57 @@ export type PrismaClient = SqlitePrismaClient;
 export { Prisma } from './generated/client.js';
 export type { User, AuthToken, TerminalSession } from './generated/client.js';
 
-export function createPrismaClient(databaseUrl: string): PrismaClient {
+/**
+ * A client whose every call has a deadline (`timeoutMs`, busy retries included) and
+ * fails with DatabaseUnavailableError when the database cannot answer (deadline.ts).
+ */
+export function createPrismaClient(databaseUrl: string, opts: { timeoutMs?: number } = {}): PrismaClient {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS;
+  return withDeadlines(createBareClient(databaseUrl, timeoutMs), timeoutMs);
+}
+
+// The default ('colorless') reads the caller's source file, synchronously, to quote the
+// failing line in every error: a stall of the event loop for each failed call.
+const ERROR_FORMAT = 'minimal';
+
+function createBareClient(databaseUrl: string, timeoutMs: number): PrismaClient {
   switch (databaseProvider(databaseUrl)) {
     case 'sqlite':
-      // WAL + busy timeout: concurrent writers (other processes, tests) wait instead of SQLITE_BUSY.
+      // WAL, and busy_timeout 0: a synchronous wait for another process's lock would
+      // block the event loop; the lock is waited for asynchronously (deadline.ts).
       prepareSqliteFile(databaseUrl);
       return new SqlitePrismaClient({
-        adapter: new PrismaBetterSqlite3({ url: databaseUrl, timeout: SQLITE_BUSY_TIMEOUT_MS }),
+        adapter: new PrismaBetterSqlite3({ url: databaseUrl, timeout: 0 }),
+        errorFormat: ERROR_FORMAT,
       });
     case 'postgresql': {
       const client = new PostgresPrismaClient({
-        adapter: new PrismaPg({ connectionString: postgresConnectionString(databaseUrl) }),
+        adapter: new PrismaPg({
+          connectionString: postgresConnectionString(databaseUrl),
+          // Nothing waits unbounded: not for a pooled connection, a lock, or a reply.
+          connectionTimeoutMillis: timeoutMs,
+          statement_timeout: timeoutMs,
+          query_timeout: timeoutMs + 1000,
+          idle_in_transaction_session_timeout: timeoutMs * 2,
+        }),
+        errorFormat: ERROR_FORMAT,
       });
       // The one place the two client types meet; see PrismaClient and ClientCompatibility.
       return client as unknown as PrismaClient;
     }
   }
+}
+
+function withDeadlines(client: PrismaClient, timeoutMs: number): PrismaClient {
+  const extended = client.$extends({
+    query: {
+      $allOperations({ model, operation, args, query }) {
+        return withDeadline(model ? `${model}.${operation}` : operation, timeoutMs, () => query(args));
+      },
+    },
+  });
+  // Same delegates and methods at run time; the extension only wraps each call.
+  return extended as unknown as PrismaClient;
 }
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -2,7 +2,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth-service.js';
-import { LoginThrottle } from '../auth/login-throttle.js';
+import { TokenBucket } from '../socket/event-queue.js';
+import { LoginThrottle, type SignInThrottle } from '../auth/login-throttle.js';
 import { audit } from '../log/audit.js';
 import type { Metrics } from '../metrics/metrics.js';
 
@@ -20,34 +21,37 @@ export function bearerToken(req: FastifyRequest): string | null {
 
 export function registerAuthRoutes(
   app: FastifyInstance,
-  deps: { auth: AuthService; onLogout: (token: string) => void; throttle?: LoginThrottle; metrics: Metrics },
+  deps: { auth: AuthService; onLogout: (token: string) => void; throttle?: SignInThrottle; metrics: Metrics },
 ): void {
   const throttle = deps.throttle ?? new LoginThrottle();
+  // A guessing burst is refused hundreds of times a second: log a little of it.
+  const throttledLog = new TokenBucket(1, 10);
   app.post('/api/login', async (req, reply) => {
     const parsed = loginBody.safeParse(req.body);
     if (!parsed.success) {
       return reply.code(400).send({ error: { code: 'bad_request', message: 'expected JSON { "username", "password" }' } });
     }
     const { username, password } = parsed.data;
-    const waitMs = throttle.retryAfterMs(req.ip, username);
+    // Counted before the password is checked: concurrent guesses cannot outrun the count.
+    const waitMs = await throttle.begin(req.ip, username);
     if (waitMs > 0) {
-      req.log.warn({ username, ip: req.ip }, 'sign-in throttled');
+      const retryAfterSeconds = Math.ceil(waitMs / 1000);
+      if (throttledLog.take()) req.log.warn({ username, ip: req.ip, retryAfterSeconds }, 'sign-in throttled');
       deps.metrics.signIns.inc({ outcome: 'throttled' });
       audit(req.log, 'sign_in_failed', { username, address: req.ip, reason: 'throttled' });
       return reply
         .code(429)
-        .header('retry-after', String(Math.ceil(waitMs / 1000)))
-        .send({ error: { code: 'rate_limited', message: 'too many failed sign-ins; try again later' } });
+        .header('retry-after', String(retryAfterSeconds))
+        .send({ error: { code: 'rate_limited', message: 'too many failed sign-ins; try again later', retryAfterSeconds } });
     }
     const result = await deps.auth.login(username, password);
     if (!result) {
-      throttle.recordFailure(req.ip, username);
       req.log.info({ username, ip: req.ip }, 'failed sign-in');
       deps.metrics.signIns.inc({ outcome: 'failure' });
       audit(req.log, 'sign_in_failed', { username, address: req.ip, reason: 'wrong_credentials' });
       return reply.code(401).send({ error: { code: 'unauthorized', message: 'wrong username or password' } });
     }
-    throttle.recordSuccess(req.ip, username);
+    await throttle.succeeded(req.ip, username);
     req.log.info({ userId: result.user.id }, 'signed in');
     deps.metrics.signIns.inc({ outcome: 'success' });
     audit(req.log, 'sign_in_succeeded', { userId: result.user.id, username: result.user.username, address: req.ip });

@@ -1,11 +1,14 @@
 // The HTTP side: JSON API, health, the built browser client, and security headers.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
 import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { isDatabaseUnavailable } from '../db/deadline.js';
 import type { Logger } from '../log/logger.js';
 import { CLIENT_DIR } from '../paths.js';
-
+import { RedisUnavailableError } from '../redis/types.js';
 
 const CSP = [
   "default-src 'self'",
@@ -29,6 +32,19 @@ export async function createHttpServer(opts: { logger: Logger; trustProxy: boole
     // Requests are not logged one by one (the socket traffic is what matters).
     logController: new LogController({ disableRequestLogging: true }),
   });
+  // Error details (Prisma's text, SQL, paths) go to the log, never to the client.
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      // fastify's own client errors (bad JSON, body too large): the message is about the request.
+      return reply.code(err.statusCode).send({ error: { code: 'bad_request', message: err.message } });
+    }
+    if (isDatabaseUnavailable(err) || err instanceof RedisUnavailableError) {
+      req.log.warn({ err, url: req.url }, 'request failed: a backing service is unavailable');
+      return reply.code(503).header('retry-after', '2').send({ error: { code: 'unavailable', message: 'a backing service is unavailable; try again shortly' } });
+    }
+    req.log.error({ err, url: req.url }, 'request failed');
+    return reply.code(500).send({ error: { code: 'internal', message: 'internal error' } });
+  });
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
@@ -36,13 +52,28 @@ export async function createHttpServer(opts: { logger: Logger; trustProxy: boole
     reply.header('content-security-policy', CSP);
   });
   if (fs.existsSync(path.join(CLIENT_DIR, 'index.html'))) {
-    await app.register(fastifyStatic, { root: CLIENT_DIR, index: 'index.html' });
+    await app.register(fastifyStatic, {
+      root: CLIENT_DIR,
+      index: 'index.html',
+      // Source maps are for developers (`npx vite`), not for whoever can reach the server.
+      allowedPath: (pathName) => !pathName.endsWith('.map'),
+    });
   } else {
     app.get('/', async (_req, reply) =>
       reply.code(503).type('text/plain').send('The browser client is not built. Run `npm run build`.'),
     );
   }
   return app;
+}
+
+/**
+ * The client's address of a raw request (the WebSocket handshake), by the same
+ * TRUST_PROXY rule as fastify's `req.ip` for HTTP requests.
+ */
+export function clientAddressOf(trustProxy: boolean | number | string): (req: IncomingMessage) => string {
+  const opt = trustProxyOption(trustProxy);
+  const trust = typeof opt === 'function' ? opt : opt === true ? () => true : opt === false ? () => false : proxyAddr.compile(opt);
+  return (req) => proxyAddr(req, trust);
 }
 
 /** TRUST_PROXY as fastify takes it: a hop count becomes "trust the nearest N hops". */

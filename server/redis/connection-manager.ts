@@ -180,7 +180,8 @@ class Manager implements RedisConnectionManager {
   }
 
   health(): RedisHealth {
-    return { state: this.currentState, lastPingMs: this.lastPingMs, lastError: this.lastError };
+    // An error from before the last recovery is history, not health.
+    return { state: this.currentState, lastPingMs: this.lastPingMs, lastError: this.currentState === 'ready' ? null : this.lastError };
   }
 
   on<E extends keyof RedisManagerEvents>(event: E, fn: RedisManagerEvents[E]): this {

@@ -9,6 +9,7 @@ import { disconnectReasonOf, type ServerDisconnectReason } from './disconnect-re
 import { toErrorBody } from './errors.js';
 import { SerialQueue, TokenBucket } from './event-queue.js';
 import { describeIssues, schemas, type EventName, type Payload } from './schemas.js';
+import type { Usage } from './usage-limits.js';
 
 export interface SocketData {
   caller: Caller;
@@ -17,6 +18,8 @@ export interface SocketData {
   tokenExpiresAt: number;
   /** Set just before the server disconnects the socket for a reason of its own. */
   disconnectReason?: ServerDisconnectReason;
+  /** The user's and address's shared budgets (absent when no limiter is configured). */
+  usage?: Usage;
 }
 
 export type PtySocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -45,6 +48,17 @@ export function registerSocketEvents(
     });
   const bucket = new TokenBucket(opts.eventsPerSecond, opts.eventsPerSecond * 2);
   const queue = new SerialQueue(MAX_QUEUED_EVENTS);
+  // A misbehaving client must not be able to fill the log: a few lines, then one a minute.
+  const dropLog = new TokenBucket(1 / 60, 5);
+  // Refused events still cost parsing and a reply: sockets that keep sending long after
+  // being told to slow down are flooding, not typing, and are cut off (see Usage).
+  const refusals = new TokenBucket(opts.eventsPerSecond, opts.eventsPerSecond * 5);
+  const refuse = (): boolean => {
+    if (socket.data.usage ? socket.data.usage.tolerateRefusal() : refusals.take()) return false;
+    log.warn({}, 'socket kept sending after being rate-limited; disconnecting');
+    socket.disconnect(true);
+    return true;
+  };
 
   function on<E extends EventName>(event: E, handler: Handler<E>): void {
     // Registered untyped: payloads are untrusted until validated below.
@@ -52,16 +66,20 @@ export function registerSocketEvents(
       // `emit(event, ack)` without a payload is accepted where the payload may be empty.
       const ack = args.at(-1);
       const payload = args.length > 1 ? args[0] : {};
+      // Limit first: an event without a callback costs a token like any other, or a
+      // flood of them would bypass the limiter (and the log).
+      const allowed = bucket.take() && (socket.data.usage?.takeEvent() ?? true);
+      if (!allowed && refuse()) return;
       if (typeof ack !== 'function') {
-        log.warn({ event }, 'event without acknowledgement callback dropped');
-        opts.metrics.socketEvents.inc({ event, outcome: 'no_ack' });
+        if (dropLog.take()) log.warn({ event, rateLimited: !allowed }, 'event without acknowledgement callback dropped');
+        opts.metrics.socketEvents.inc({ event, outcome: allowed ? 'no_ack' : 'rate_limited' });
         return;
       }
       const reply = (body: { ok: boolean; error?: { code: string; message: string } }) => {
         opts.metrics.socketEvents.inc({ event, outcome: body.error?.code ?? 'ok' });
         (ack as (r: object) => void)(body);
       };
-      if (!bucket.take()) {
+      if (!allowed) {
         reply({ ok: false, error: { code: 'rate_limited', message: 'too many events; slow down' } });
         return;
       }
@@ -105,6 +123,7 @@ export function registerSocketEvents(
   on('terminal:close', async (c, p) => (await service.close(c, p.terminalId), record('terminal_closed', p.terminalId), {}));
 
   socket.on('disconnect', (reason) => {
+    socket.data.usage?.release();
     const why = disconnectReasonOf(socket, reason);
     log.info({ reason, why }, 'socket disconnected');
     opts.metrics.socketDisconnects.inc({ reason: why });

@@ -1,5 +1,5 @@
 // socket.io server: origin check, token handshake, and the EventSink the core uses.
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { Server, type ServerOptions } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../common/protocol.js';
 import type { AuthService } from '../auth/auth-service.js';
@@ -12,6 +12,7 @@ import { markDisconnectReason } from './disconnect-reasons.js';
 import { isOriginAllowed } from './origin-check.js';
 import { guardSlowConsumer } from './slow-consumer.js';
 import { handshakeSchema } from './schemas.js';
+import type { UsageLimiter } from './usage-limits.js';
 import { registerSocketEvents, type SocketData } from './socket-events.js';
 
 export type PtyServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -34,7 +35,14 @@ export function attachedDeviceCount(io: PtyServer): number {
 
 export function createSocketServer(
   http: HttpServer,
-  opts: { allowedOrigins: string[] | null; auth: AuthService; logger: Logger; extra?: Partial<ServerOptions> },
+  opts: {
+    allowedOrigins: string[] | null;
+    auth: AuthService;
+    logger: Logger;
+    extra?: Partial<ServerOptions>;
+    /** Per-user and per-address limits, with the client address of a handshake. */
+    limits?: { limiter: UsageLimiter; addressOf: (req: IncomingMessage) => string };
+  },
 ): PtyServer {
   const io: PtyServer = new Server(http, {
     // WebSocket only: no long-polling, so no sticky sessions are needed behind a load balancer.
@@ -73,6 +81,29 @@ export function createSocketServer(
       },
     );
   });
+  const limits = opts.limits;
+  if (limits) {
+    // After authentication: the user is known, and strangers cannot use up a user's sockets.
+    io.use((socket, next) => {
+      const address = limits.addressOf(socket.request);
+      limits.limiter.admit(socket.data.caller.userId, address, socket.id).then(
+        (usage) => {
+          if ('refused' in usage) {
+            opts.logger.warn({ userId: socket.data.caller.userId, address, limit: usage.refused }, 'socket refused: too many sockets');
+            return next(new Error('rate_limited'));
+          }
+          // Released on disconnect (socket-events.ts). Only the shutdown check runs after
+          // this, and a place held by a process that is exiting does not matter.
+          socket.data.usage = usage;
+          next();
+        },
+        (err: unknown) => {
+          opts.logger.error({ err }, 'socket limits failed with an error');
+          next(new Error('unavailable'));
+        },
+      );
+    });
+  }
   return io;
 }
 

@@ -5,6 +5,7 @@
 import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
 import { audit } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
+import { backoffDelay } from '../redis/backoff.js';
 import type { LockManager } from '../locks/types.js';
 import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
 import { newSessionId } from '../sessions/session-id.js';
@@ -45,6 +46,8 @@ const MAX_VERSION_RETRIES = 5;
 /** Minimum time between two activity writes for one terminal / one socket. */
 const TOUCH_INTERVAL_MS = 30_000;
 const PING_INTERVAL_MS = 1_000;
+/** How long devices wait for an end to be recorded before they are told anyway. */
+const END_RECORD_GRACE_MS = 500;
 
 export class TerminalService {
   /** Terminals each local socket is attached to, with the owner of each. */
@@ -73,6 +76,14 @@ export class TerminalService {
         rows: req.rows,
         serverId: this.o.serverId,
       });
+      // The cap across instances, decided by the database: count again after inserting.
+      // Of two racing creates, the later count sees both rows, so the cap is never
+      // exceeded (a close race may refuse both; it never admits both).
+      if ((await this.countAfterCreate(caller.userId, id)) > this.o.maxTerminalsPerUser) {
+        const info = { exitCode: null, reason: 'limit_reached' };
+        await this.o.store.end(id, info).catch((err: unknown) => void this.keepRecordingEnd(id, info, Promise.resolve({ err })));
+        throw new ServiceError('limit_reached', `at most ${this.o.maxTerminalsPerUser} terminals per user`);
+      }
       try {
         this.o.spawnLocal(session);
       } catch (err) {
@@ -84,6 +95,17 @@ export class TerminalService {
       this.o.sink.toUser(caller.userId, caller.socketId, 'terminal:created', { terminal });
       return terminal;
     });
+  }
+
+  /** Running terminals of a user once `id` is inserted; on failure `id` is ended, not left behind. */
+  private async countAfterCreate(userId: string, id: string): Promise<number> {
+    try {
+      return await this.o.store.countRunningForUser(userId);
+    } catch (err) {
+      const info = { exitCode: null, reason: 'spawn_failed' };
+      await this.o.store.end(id, info).catch((e: unknown) => void this.keepRecordingEnd(id, info, Promise.resolve({ err: e })));
+      throw err;
+    }
   }
 
   async list(userId: string): Promise<TerminalInfo[]> {
@@ -188,10 +210,46 @@ export class TerminalService {
    * tell every device and instance.
    */
   async finish(terminalId: string, exitCode: number | null, signal: number | null, reason: string): Promise<void> {
-    const ended = await this.o.store.end(terminalId, { exitCode, reason });
+    const info = { exitCode, reason };
+    const first = this.o.store.end(terminalId, info).then(
+      (ended) => ({ ended }),
+      (err: unknown) => ({ err }),
+    );
+    // Devices are told at once, whether or not the database can record the end yet.
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([first, new Promise<null>((r) => (timer = setTimeout(() => r(null), END_RECORD_GRACE_MS)))]);
+    clearTimeout(timer);
     await this.announceEnded(terminalId, { exitCode, signal, reason: reason as ExitReason });
-    this.o.logger.info({ terminalId, exitCode, signal, reason, version: ended?.version }, 'terminal ended');
-    audit(this.o.logger, 'terminal_ended', { terminalId, userId: ended?.userId, reason, exitCode, signal });
+    if (outcome && 'ended' in outcome) {
+      this.o.logger.info({ terminalId, exitCode, signal, reason, version: outcome.ended?.version }, 'terminal ended');
+      audit(this.o.logger, 'terminal_ended', { terminalId, userId: outcome.ended?.userId, reason, exitCode, signal });
+      return;
+    }
+    void this.keepRecordingEnd(terminalId, info, first);
+  }
+
+  /**
+   * An end that could not be recorded is retried until it is: until then the terminal
+   * would stay listed as running, and count against its user's cap, forever.
+   */
+  private async keepRecordingEnd(
+    terminalId: string,
+    info: { exitCode: number | null; reason: string },
+    first: Promise<{ ended: TerminalSessionRecord | null } | { err: unknown }>,
+  ): Promise<void> {
+    let outcome = await first;
+    for (let attempt = 0; 'err' in outcome; attempt++) {
+      if (attempt % 10 === 0) {
+        this.o.logger.warn({ err: outcome.err, terminalId, attempt }, 'the end of a terminal is not recorded yet; retrying');
+      }
+      await new Promise<void>((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 200, maxMs: 30_000 })).unref());
+      outcome = await this.o.store.end(terminalId, info).then(
+        (ended) => ({ ended }),
+        (err: unknown) => ({ err }),
+      );
+    }
+    this.o.logger.info({ terminalId, ...info, version: outcome.ended?.version }, 'terminal ended (recorded late)');
+    audit(this.o.logger, 'terminal_ended', { terminalId, userId: outcome.ended?.userId, reason: info.reason, exitCode: info.exitCode });
   }
 
   /** Tell every device a terminal has ended and drop all its attachments, everywhere. */
@@ -203,6 +261,28 @@ export class TerminalService {
     const sockets = await this.o.registry.getSocketsForTerminal(terminalId);
     await Promise.all(sockets.map((s) => this.o.registry.removeSocket(terminalId, s)));
     await this.o.registry.setPrimarySocket(terminalId, null);
+  }
+
+  /**
+   * This instance may have missed output broadcasts (its Redis subscriber reconnected):
+   * tell its devices where each remote terminal's output stands, as an empty output at
+   * the current end. A device that is behind sees the gap and re-syncs from the replay.
+   */
+  async resyncRemoteDevices(): Promise<void> {
+    const remote = new Map<string, TerminalSessionRecord>();
+    for (const terms of this.attachments.values()) {
+      for (const [id, s] of terms) if (s.serverId !== this.o.serverId) remote.set(id, s);
+    }
+    await Promise.all(
+      [...remote.values()].map(async (s) => {
+        try {
+          const replay = await this.o.ptys.replay(s);
+          this.o.sink.toTerminal(s.id, 'terminal:output', { terminalId: s.id, data: '', offset: replay.end });
+        } catch (err) {
+          this.o.logger.debug({ err, terminalId: s.id }, 'output re-sync skipped');
+        }
+      }),
+    );
   }
 
   /** Forget this instance's attachments to a terminal that has ended. */

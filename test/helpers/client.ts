@@ -21,6 +21,8 @@ export interface ConnectOptions {
   deviceId?: string;
   deviceName?: string;
   origin?: string;
+  /** More handshake headers (e.g. X-Forwarded-For behind a trusted proxy). */
+  headers?: Record<string, string>;
 }
 
 /** Connects and resolves once connected; rejects with the connect_error message. */
@@ -30,7 +32,7 @@ export function connect(baseUrl: string, opts: ConnectOptions): Promise<TestClie
     reconnection: false,
     forceNew: true,
     auth: { token: opts.token, deviceId: opts.deviceId ?? `dev-${randomUUID().slice(0, 8)}`, deviceName: opts.deviceName ?? 'test' },
-    extraHeaders: opts.origin ? { origin: opts.origin } : undefined,
+    extraHeaders: opts.origin || opts.headers ? { ...opts.headers, ...(opts.origin ? { origin: opts.origin } : {}) } : undefined,
   });
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(new TestClient(socket)));

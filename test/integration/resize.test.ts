@@ -37,7 +37,14 @@ function lastResized(c: TestClient, terminalId: string) {
 beforeAll(async () => {
   redis = await startRedis();
   server = await startServer({
-    env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: PREFIX, REDIS_COMMAND_TIMEOUT_MS: '500', LOCK_WAIT_MS: '20000' },
+    env: {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: PREFIX,
+      REDIS_COMMAND_TIMEOUT_MS: '500',
+      LOCK_WAIT_MS: '20000',
+      // 10 devices of one user sending 500 resizes at once: above the default per-user rate.
+      USER_EVENTS_PER_SECOND: '1000',
+    },
   });
   await server.addUser('alice', 'alice-password');
   token = await login(server.url, 'alice', 'alice-password');

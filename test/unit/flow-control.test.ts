@@ -56,16 +56,24 @@ describe('origin check', () => {
 });
 
 describe('LoginThrottle', () => {
-  it('blocks a username from an address after the limit, until the window passes', () => {
-    const t = new LoginThrottle({ perUser: 3, perAddress: 100, windowMs: 1000, maxEntries: 100 });
-    for (let i = 0; i < 3; i++) t.recordFailure('1.2.3.4', 'Alice', 0);
-    expect(t.retryAfterMs('1.2.3.4', 'alice', 10)).toBe(990);
-    expect(t.retryAfterMs('5.6.7.8', 'alice', 10)).toBe(0);
-    expect(t.retryAfterMs('1.2.3.4', 'alice', 1000)).toBe(0);
+  it('counts attempts before they are checked and refuses beyond the limit, until the window passes', () => {
+    const t = new LoginThrottle({ perUser: 3, perAddress: 100, windowMs: 1000 });
+    for (let i = 0; i < 3; i++) expect(t.beginSync('1.2.3.4', 'Alice', 0)).toBe(0);
+    expect(t.beginSync('1.2.3.4', 'alice', 10)).toBe(990);
+    expect(t.beginSync('5.6.7.8', 'alice', 10)).toBe(0);
+    expect(t.beginSync('1.2.3.4', 'alice', 1000)).toBe(0);
   });
   it('blocks an address trying many usernames', () => {
-    const t = new LoginThrottle({ perUser: 100, perAddress: 5, windowMs: 1000, maxEntries: 100 });
-    for (let i = 0; i < 5; i++) t.recordFailure('1.2.3.4', `user${i}`, 0);
-    expect(t.retryAfterMs('1.2.3.4', 'someone-else', 1)).toBeGreaterThan(0);
+    const t = new LoginThrottle({ perUser: 100, perAddress: 5, windowMs: 1000 });
+    for (let i = 0; i < 5; i++) expect(t.beginSync('1.2.3.4', `user${i}`, 0)).toBe(0);
+    expect(t.beginSync('1.2.3.4', 'someone-else', 1)).toBeGreaterThan(0);
+  });
+  it('gives a successful attempt its count back', async () => {
+    const t = new LoginThrottle({ perUser: 2, perAddress: 2, windowMs: 1000 });
+    expect(t.beginSync('1.2.3.4', 'alice', 0)).toBe(0);
+    await t.succeeded('1.2.3.4', 'alice');
+    expect(t.beginSync('1.2.3.4', 'alice', 0)).toBe(0);
+    expect(t.beginSync('1.2.3.4', 'alice', 0)).toBe(0);
+    expect(t.beginSync('1.2.3.4', 'alice', 0)).toBeGreaterThan(0);
   });
 });

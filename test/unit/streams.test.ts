@@ -57,3 +57,30 @@ describe('OutputSequencer', () => {
     expect(got).toEqual(['xy', 'zz']);
   });
 });
+
+describe('OutputSequencer with a re-sync on gaps', () => {
+  it('stops at a gap, asks for a re-sync, and continues from the replay with nothing lost or repeated', () => {
+    const got: string[] = [];
+    const gaps: Array<{ expected: number; got: number }> = [];
+    const seq = new OutputSequencer((d) => got.push(d), (g) => gaps.push(g));
+    seq.reset({ data: 'abc', start: 0, end: 3 });
+    seq.push({ terminalId: 't', data: 'gh', offset: 6 }); // "def" was missed
+    seq.push({ terminalId: 't', data: 'ij', offset: 8 });
+    expect(gaps).toEqual([{ expected: 3, got: 6 }]);
+    expect(got.join('')).toBe('abc');
+    expect(seq.resync({ data: 'cdefgh', start: 2, end: 8 })).toBe(0);
+    seq.push({ terminalId: 't', data: 'k', offset: 10 });
+    expect(got.join('')).toBe('abcdefghijk');
+    expect(gaps).toHaveLength(1);
+  });
+
+  it('reports how much output a re-sync could not bring back', () => {
+    const got: string[] = [];
+    const seq = new OutputSequencer((d) => got.push(d), () => undefined);
+    seq.reset({ data: 'ab', start: 0, end: 2 });
+    seq.push({ terminalId: 't', data: 'yz', offset: 11 });
+    expect(seq.resync({ data: 'wxyz', start: 9, end: 13 })).toBe(7);
+    expect(got.join('')).toBe('abwxyz');
+    expect(seq.offset).toBe(13);
+  });
+});
