@@ -5,7 +5,8 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { AuthService } from './auth/auth-service.js';
 import { hashToken } from './auth/tokens.js';
-import { CONFIG_KEYS, redactUrl, type Config } from './config/env.js';
+import type { ExitReason } from '../common/protocol.js';
+import { redactUrl, type Config } from './config/env.js';
 import { createPrismaClient } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
@@ -15,6 +16,7 @@ import type { Logger } from './log/logger.js';
 import { EndedElsewhereSweeper } from './cluster/ended-elsewhere.js';
 import { OwnerLossWatcher } from './cluster/owner-loss.js';
 import { OwnerRpc } from './cluster/owner-rpc.js';
+import { announceRestart, clearRestartNotice, isRestarting } from './cluster/restart-notice.js';
 import { createClusterAdapter } from './cluster/socket-adapter.js';
 import {
   attachTerminalEvents,
@@ -25,9 +27,9 @@ import {
 } from './socket/socket-server.js';
 import { createStateBackends } from './state.js';
 import { IdleReaper } from './terminals/idle-reaper.js';
-import { LocalPtys } from './terminals/local-ptys.js';
+import { HostPtys } from './pty-host-client/host-ptys.js';
+import { hostPaths } from './pty-protocol/host-paths.js';
 import { PtyRouter } from './terminals/pty-router.js';
-import { shellEnvironment } from './terminals/pty-process.js';
 import { TerminalService } from './terminals/terminal-service.js';
 
 export interface RunningApp {
@@ -67,12 +69,15 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
 
   // The service and the ptys refer to each other: exits are recorded by the service.
   let service: TerminalService | null = null;
-  const finish = (id: string, code: number | null, signal: number | null, reason: string) =>
+  const finish = (id: string, code: number | null, signal: number | null, reason: ExitReason) =>
     service!.finish(id, code, signal, reason).catch((err: unknown) => logger.error({ err, terminalId: id }, 'recording the end failed'));
-  const ptys = new LocalPtys({
-    sink,
-    env: shellEnvironment(process.env, CONFIG_KEYS),
-    replayChars: config.REPLAY_BUFFER_CHARS,
+  // The ptys run in this instance's pty host process, so they outlive this process.
+  const ptys = new HostPtys({
+    paths: hostPaths(config),
+    serverId,
+    logger: logger.child({ component: 'pty-host-client' }),
+    timeoutMs: 15_000,
+    onOutput: (terminalId, offset, data) => sink.toTerminal(terminalId, 'terminal:output', { terminalId, data, offset }),
     onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
   });
   const router = new PtyRouter(serverId, ptys, {
@@ -143,6 +148,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       heartbeatTtlMs: config.HEARTBEAT_TTL_MS,
       runningOwners: () => state.db.runningOwners(),
       isAlive: (id) => state.heartbeat!.isAlive(id),
+      isRestarting: (id) => isRestarting(redis, id),
       onLost: (terminalId) => core.announceEnded(terminalId, { exitCode: null, signal: null, reason: 'owner_lost' }),
       logger,
     });
@@ -151,13 +157,20 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     endedElsewhere.start();
   }
 
-  // Terminals this instance owned before a restart have no pty any more: end them and
-  // tell any device still attached elsewhere (their owner is gone, as after a crash).
-  for (const s of await store.listRunningForServer(serverId)) {
-    if (await store.end(s.id, { exitCode: null, reason: 'server_restart' })) {
-      await core.announceEnded(s.id, { exitCode: null, signal: null, reason: 'owner_lost' });
-    }
+  // Re-adopt the terminals of this SERVER_ID that still run in the pty host (a restart
+  // of this process ends nothing) and reconcile with the database: end only what the
+  // host no longer has, and kill what the database says has ended (another instance
+  // declared it lost while this one was away).
+  const exitedWhileAway = new Map((await ptys.start()).map((e) => [e.id, e]));
+  const recorded = await store.listRunningForServer(serverId);
+  for (const s of recorded) {
+    if (ptys.has(s.id)) continue;
+    const exit = exitedWhileAway.get(s.id);
+    await finish(s.id, exit?.exitCode ?? null, exit?.signal ?? null, exit ? 'exited' : 'host_lost');
   }
+  const recordedIds = new Set(recorded.map((s) => s.id));
+  for (const id of ptys.ids()) if (!recordedIds.has(id)) void ptys.end(id, 'owner_lost');
+  if (clustered) await clearRestartNotice(redis, serverId).catch((err: unknown) => logger.warn({ err }, 'could not clear the restart notice'));
 
   registerAuthRoutes(http, {
     auth,
@@ -223,9 +236,16 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       reaper.stop();
       ownerLoss?.stop();
       endedElsewhere?.stop();
+      // The terminals keep running in the pty host: tell the other instances not to
+      // declare them lost while this one is away, and devices to reconnect.
+      if (clustered) {
+        await announceRestart(redis, serverId, config.RESTART_GRACE_MS).catch((err: unknown) =>
+          logger.warn({ err }, 'could not announce the restart; other instances may end this instance\'s terminals'),
+        );
+      }
       // Only this instance's devices: the others stay connected where they are.
-      io.local.emit('server:shutdown', { serverId, reason });
-      await ptys.endAll('shutdown');
+      io.local.emit('server:shutdown', { serverId, reason: 'restart' });
+      ptys.detach();
       io.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await http.close().catch(() => undefined);

@@ -29,9 +29,9 @@ export interface StateBackends {
   close(): Promise<void>;
 }
 
-export async function createStateBackends(config: Config, prisma: PrismaClient, logger: Logger): Promise<StateBackends> {
-  const log = logger.child({ component: 'redis' });
-  const redis = createRedisManager({
+/** The one Redis connection manager of a process, from the configuration. */
+export function redisManagerFor(config: Config, log: Logger): RedisConnectionManager {
+  return createRedisManager({
     url: config.REDIS_URL,
     host: config.REDIS_HOST,
     port: config.REDIS_PORT,
@@ -43,6 +43,11 @@ export async function createStateBackends(config: Config, prisma: PrismaClient, 
     logger: log,
     clientName: `ptyhub:${config.SERVER_ID}`,
   });
+}
+
+export async function createStateBackends(config: Config, prisma: PrismaClient, logger: Logger): Promise<StateBackends> {
+  const log = logger.child({ component: 'redis' });
+  const redis = redisManagerFor(config, log);
 
   let heartbeat: InstanceHeartbeat | null = null;
   if (redis.enabled) {

@@ -3,13 +3,13 @@
 // terminals, the ptys still running here must end too, or they would run on unseen.
 import type { Logger } from '../log/logger.js';
 import type { SessionStore } from '../sessions/types.js';
-import type { LocalPtys } from '../terminals/local-ptys.js';
+import type { InstancePtys } from '../terminals/ports.js';
 
 export class EndedElsewhereSweeper {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly ptys: LocalPtys,
+    private readonly ptys: InstancePtys,
     private readonly store: SessionStore,
     private readonly intervalMs: number,
     private readonly logger: Logger,

@@ -64,6 +64,12 @@ const schema = z.object({
   LOCK_TTL_MS: int(100, 600_000).default(10_000),
   LOCK_WAIT_MS: int(10, 600_000).default(5000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** The pty host's Unix socket; default ./data/pty-host/<SERVER_ID>.sock. */
+  PTY_HOST_SOCKET: optionalString,
+  /** A pty host with no terminal and no web server attached exits after this (ms). */
+  PTY_HOST_IDLE_EXIT_MS: int(100, 7 * 24 * 3600 * 1000).default(60_000),
+  /** How long other instances wait for a restarting instance before declaring its terminals lost (ms). */
+  RESTART_GRACE_MS: int(0, 3600_000).default(60_000),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -1,6 +1,6 @@
 // What the terminal core needs from the outside world, as interfaces, so it knows
-// nothing about socket.io or Redis.
-import type { Replay, ServerToClientEvents } from '../../common/protocol.js';
+// nothing about socket.io, Redis or the pty host.
+import type { ExitReason, Replay, ServerToClientEvents } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 
 /** Delivers events to devices. Room broadcasts reach devices on every instance. */
@@ -38,4 +38,29 @@ export interface PtyOps {
   replay(session: TerminalSessionRecord): Promise<Replay>;
   /** End the terminal (kill its pty); resolves once it is recorded as ended. */
   close(session: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void>;
+}
+
+/** How a pty exited. */
+export interface PtyExit {
+  exitCode: number | null;
+  signal: number | null;
+}
+
+/**
+ * The ptys of this instance, which run in its pty host. Output and exits are reported
+ * through the callbacks the implementation was built with.
+ */
+export interface InstancePtys {
+  /** Start a pty for a new session; resolves once it runs. */
+  spawn(session: Pick<TerminalSessionRecord, 'id' | 'shell' | 'cwd' | 'cols' | 'rows'>): Promise<void>;
+  has(terminalId: string): boolean;
+  ids(): string[];
+  readonly size: number;
+  /** Throws terminal_ended when the pty is gone. */
+  input(terminalId: string, data: string): void;
+  /** Throws terminal_ended when the pty is gone. */
+  resize(terminalId: string, cols: number, rows: number): void;
+  replay(terminalId: string): Promise<Replay>;
+  /** Kill the pty and wait until its end is recorded (SIGKILL after a grace time). */
+  end(terminalId: string, reason: ExitReason): Promise<void>;
 }

@@ -1,15 +1,14 @@
 // Sends each pty operation to where the pty runs: this instance, or its owner.
-import type { Replay } from '../../common/protocol.js';
+import type { ExitReason, Replay } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from './errors.js';
-import type { LocalPtys } from './local-ptys.js';
-import type { PtyOps, ResizeResult } from './ports.js';
+import type { InstancePtys, PtyOps, ResizeResult } from './ports.js';
 
 /** What the owner runs itself: the terminal core's side of PtyOps. */
 export interface OwnerHandlers {
   resize(terminalId: string, socketId: string, cols: number, rows: number): Promise<ResizeResult>;
   /** Records the end of a session that has no pty anywhere (an orphan). */
-  endOrphan(terminalId: string, reason: string): Promise<void>;
+  endOrphan(terminalId: string, reason: ExitReason): Promise<void>;
 }
 
 export class PtyRouter implements PtyOps {
@@ -18,7 +17,7 @@ export class PtyRouter implements PtyOps {
 
   constructor(
     private readonly serverId: string,
-    private readonly local: LocalPtys,
+    private readonly local: InstancePtys,
     private readonly here: OwnerHandlers,
   ) {}
 

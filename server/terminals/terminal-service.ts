@@ -33,7 +33,7 @@ export interface TerminalServiceOptions {
   sink: EventSink;
   ptys: PtyOps;
   /** Start a pty on this instance for a new session. */
-  spawnLocal: (session: TerminalSessionRecord) => void;
+  spawnLocal: (session: TerminalSessionRecord) => Promise<void>;
   /** Resize a pty on this instance (throws terminal_ended if it is gone). */
   resizePty: (terminalId: string, cols: number, rows: number) => void;
   logger: Logger;
@@ -73,7 +73,7 @@ export class TerminalService {
         serverId: this.o.serverId,
       });
       try {
-        this.o.spawnLocal(session);
+        await this.o.spawnLocal(session);
       } catch (err) {
         await this.o.store.end(id, { exitCode: null, reason: 'spawn_failed' });
         throw err;
@@ -182,9 +182,9 @@ export class TerminalService {
    * Called on the owner once a terminal has ended (its pty exited): record it, then
    * tell every device and instance.
    */
-  async finish(terminalId: string, exitCode: number | null, signal: number | null, reason: string): Promise<void> {
+  async finish(terminalId: string, exitCode: number | null, signal: number | null, reason: ExitReason): Promise<void> {
     const ended = await this.o.store.end(terminalId, { exitCode, reason });
-    await this.announceEnded(terminalId, { exitCode, signal, reason: reason as ExitReason });
+    await this.announceEnded(terminalId, { exitCode, signal, reason });
     this.o.logger.info({ terminalId, exitCode, signal, reason, version: ended?.version }, 'terminal ended');
   }
 
