@@ -143,7 +143,13 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       signal(pid, 'SIGTERM');
       await eventually(() => !isAlive(pid), 15_000, `pty host ${pid} of ${serverId} to exit`, 25);
     }
-    fs.rmSync(path.dirname(host.socket), { recursive: true, force: true });
+    // Instances sharing a directory share the socket folder: remove only this host's files.
+    for (const f of [host.socket, host.pidFile, host.logFile]) fs.rmSync(f, { force: true });
+    try {
+      fs.rmdirSync(path.dirname(host.socket));
+    } catch {
+      // another instance's host still uses it
+    }
     hosts.delete(host);
   };
   return {
