@@ -77,6 +77,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     serverId,
     logger: logger.child({ component: 'pty-host-client' }),
     timeoutMs: 15_000,
+    startHost: config.PTY_HOST_START === 'auto',
     onOutput: (terminalId, offset, data) => sink.toTerminal(terminalId, 'terminal:output', { terminalId, data, offset }),
     onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
   });

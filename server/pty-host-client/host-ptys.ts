@@ -19,6 +19,8 @@ export interface HostPtysOptions {
   logger: Logger;
   /** Bound on every request to the host, and on starting one. */
   timeoutMs: number;
+  /** Start a host when none answers (false: a supervisor runs it). */
+  startHost: boolean;
   /** How long a pty may take to exit after SIGHUP before it is sent SIGKILL. */
   killGraceMs?: number;
   onOutput: (terminalId: string, offset: number, data: string) => void;
@@ -47,7 +49,7 @@ export class HostPtys implements InstancePtys {
    * terminals that exited while no web server was attached.
    */
   async start(): Promise<HostExit[]> {
-    const { socket, started } = await connectOrStartHost(this.o.paths, { startTimeoutMs: this.o.timeoutMs });
+    const { socket, started } = await connectOrStartHost(this.o.paths, { startTimeoutMs: this.o.timeoutMs, start: this.o.startHost });
     const { conn, welcome } = await HostConnection.open(socket, 'server', this.o.serverId, this.o.timeoutMs);
     for (const t of welcome!.terminals) this.track(t.id);
     conn.listen({

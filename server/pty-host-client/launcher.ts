@@ -6,25 +6,48 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type net from 'node:net';
 import type { HostPaths } from '../pty-protocol/host-paths.js';
+import { backoffDelay } from '../redis/connection-manager.js';
 import { connectSocket } from './host-connection.js';
 
 /** The host's entry point next to this file's folder, as source (tsx) or built (dist). */
 const HOST_MAIN = path.join(import.meta.dirname, '..', 'pty-host', `main${path.extname(import.meta.filename)}`);
 
-/** Connect to a running host, or start one and connect. */
-export async function connectOrStartHost(paths: HostPaths, opts: { startTimeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<{ socket: net.Socket; started: boolean }> {
+export interface LaunchOptions {
+  startTimeoutMs: number;
+  /** False when a supervisor runs the host: wait for it instead of starting one. */
+  start: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+const isAbsent = (err: unknown) => ['ENOENT', 'ECONNREFUSED'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+/** Connect to a running host, or start one (or wait for the supervisor's) and connect. */
+export async function connectOrStartHost(paths: HostPaths, opts: LaunchOptions): Promise<{ socket: net.Socket; started: boolean }> {
   try {
     return { socket: await connectSocket(paths.socket, opts.startTimeoutMs), started: false };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw err;
+    if (!isAbsent(err)) throw err;
   }
-  await startHost(paths, opts);
-  return { socket: await connectSocket(paths.socket, opts.startTimeoutMs), started: true };
+  if (opts.start) {
+    await startHost(paths, opts);
+    return { socket: await connectSocket(paths.socket, opts.startTimeoutMs), started: true };
+  }
+  const deadline = Date.now() + opts.startTimeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    await new Promise((r) => setTimeout(r, backoffDelay(attempt, 100, 2000)));
+    try {
+      return { socket: await connectSocket(paths.socket, opts.startTimeoutMs), started: false };
+    } catch (err) {
+      if (!isAbsent(err)) throw err;
+      if (Date.now() > deadline) {
+        throw new Error(`no pty host answers at ${paths.socket} (PTY_HOST_START=never): start it, e.g. systemctl start ptyhub-host`);
+      }
+    }
+  }
 }
 
 /** Start a host and wait until it listens (it says so on a pipe; no polling). */
-export async function startHost(paths: HostPaths, opts: { startTimeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<void> {
+export async function startHost(paths: HostPaths, opts: Pick<LaunchOptions, 'startTimeoutMs' | 'env'>): Promise<void> {
   fs.mkdirSync(path.dirname(paths.socket), { recursive: true, mode: 0o700 });
   const log = fs.openSync(paths.logFile, 'a', 0o600);
   const child = spawn(process.execPath, [...process.execArgv, HOST_MAIN], {

@@ -36,16 +36,18 @@ const HEADER_BYTES = 16;
 export const MAX_PAYLOAD_BYTES = 80 * 1024 * 1024;
 
 export function encodeFrame(type: FrameType, terminalId: string, seq: number, offset: number, payload: Buffer | string): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   const idLength = Buffer.byteLength(terminalId, 'latin1');
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + idLength + body.length);
+  // Text is encoded straight into the frame: one copy of the output, not two.
+  const bodyLength = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + idLength + bodyLength);
   frame.writeUInt8(type, 0);
   frame.writeUInt8(idLength, 1);
   frame.writeUInt32BE(seq, 2);
   frame.writeUIntBE(offset, 6, 6);
-  frame.writeUInt32BE(body.length, 12);
+  frame.writeUInt32BE(bodyLength, 12);
   frame.write(terminalId, HEADER_BYTES, 'latin1');
-  body.copy(frame, HEADER_BYTES + idLength);
+  if (typeof payload === 'string') frame.write(payload, HEADER_BYTES + idLength, 'utf8');
+  else payload.copy(frame, HEADER_BYTES + idLength);
   return frame;
 }
 
