@@ -138,18 +138,21 @@ export class TerminalService {
 
   /**
    * Runs on the owner, for a device on any instance: under the resize lock, in order,
-   * the database (version + 1; the resizing device becomes primary: last writer wins),
-   * the cache (same write), the pty, then `terminal:primary` and `terminal:resized`.
+   * the database and cache (version + 1), the pty, then the resizing device becomes
+   * primary (last writer wins) through changePrimary, under the primary lock, the one
+   * writer of that fact (`terminal:primary`), then `terminal:resized` with the version
+   * the session has after both.
    */
   async applyResize(terminalId: string, socketId: string, cols: number, rows: number): Promise<ResizeResult> {
     return this.o.locks.withLock(
       'resize',
       terminalId,
       async () => {
-        const updated = await this.versioned(terminalId, () => ({ cols, rows, primarySocketId: socketId }));
+        const resized = await this.versioned(terminalId, () => ({ cols, rows }));
         this.o.resizePty(terminalId, cols, rows);
-        if (updated.before.primarySocketId !== socketId) await this.publishPrimary(updated.after);
-        const version = updated.after.version;
+        // Lock order is always resize, then primary (never the reverse): no deadlock.
+        const promoted = resized.after.primarySocketId === socketId ? null : await this.changePrimary(terminalId, () => socketId);
+        const version = (promoted ?? resized.after).version;
         this.o.sink.toTerminal(terminalId, 'terminal:resized', { terminalId, cols, rows, version });
         return { cols, rows, version };
       },
