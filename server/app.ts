@@ -15,14 +15,13 @@ import { createHttpServer } from './http/http-server.js';
 import type { Logger } from './log/logger.js';
 import { EndedElsewhereSweeper } from './cluster/ended-elsewhere.js';
 import { OwnerLossWatcher } from './cluster/owner-loss.js';
-import { OwnerRpc } from './cluster/owner-rpc.js';
+import { ClusterChannel } from './cluster/cluster-channel.js';
 import { announceRestart, clearRestartNotice, isRestarting } from './cluster/restart-notice.js';
 import { createClusterAdapter } from './cluster/socket-adapter.js';
 import {
   attachTerminalEvents,
   createSocketServer,
   socketEventSink,
-  TERMINAL_ENDED,
   tokenRoomOf,
 } from './socket/socket-server.js';
 import { createStateBackends } from './state.js';
@@ -65,10 +64,24 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     extra: clustered ? { adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS) } : undefined,
   });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
-  const sink = socketEventSink(io, clustered);
 
-  // The service and the ptys refer to each other: exits are recorded by the service.
+  // Events flow up (pty exits are recorded by the service, forwarded operations reach
+  // the router) and commands down; the upward ports are closures over what is built below.
   let service: TerminalService | null = null;
+  // Other instances reach this one's terminals, and hear of ends, over one cluster channel.
+  const channel: ClusterChannel | null = clustered
+    ? new ClusterChannel({
+        redis,
+        serverId,
+        logger,
+        timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS * 2,
+        // Forwarded operations run exactly as local ones do: through the router's owner side.
+        handle: (op): Promise<unknown> => router.serve(op),
+        onEvent: (event) => service!.forgetLocal(event.terminalId),
+      })
+    : null;
+  const sink = socketEventSink(io, (terminalId) => channel?.broadcast({ type: 'terminal-ended', terminalId }));
+
   const finish = (id: string, code: number | null, signal: number | null, reason: ExitReason) =>
     service!.finish(id, code, signal, reason).catch((err: unknown) => logger.error({ err, terminalId: id }, 'recording the end failed'));
   // The ptys run in this instance's pty host process, so they outlive this process.
@@ -81,10 +94,15 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     onOutput: (terminalId, offset, data) => sink.toTerminal(terminalId, 'terminal:output', { terminalId, data, offset }),
     onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
   });
-  const router = new PtyRouter(serverId, ptys, {
-    resize: (id, socketId, cols, rows) => service!.applyResize(id, socketId, cols, rows),
-    endOrphan: (id, reason) => finish(id, null, null, reason),
-  });
+  const router: PtyRouter = new PtyRouter(
+    serverId,
+    ptys,
+    {
+      resize: (id, socketId, cols, rows) => service!.applyResize(id, socketId, cols, rows),
+      endOrphan: (id, reason) => finish(id, null, null, reason),
+    },
+    channel,
+  );
   service = new TerminalService({
     serverId,
     shell: defaultShell(config),
@@ -96,9 +114,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     registry,
     locks,
     sink,
-    ptys: router,
-    spawnLocal: (s) => ptys.spawn(s),
-    resizePty: (id, cols, rows) => ptys.resize(id, cols, rows),
+    owner: router,
+    ptys,
     logger,
   });
   const core = service;
@@ -109,31 +126,11 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   });
 
   // ---- other instances ----
-  let rpc: OwnerRpc | null = null;
+
   let ownerLoss: OwnerLossWatcher | null = null;
   let endedElsewhere: EndedElsewhereSweeper | null = null;
-  if (clustered) {
-    rpc = new OwnerRpc({
-      redis,
-      serverId,
-      logger,
-      timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS * 2,
-      handle: async (op) => {
-        switch (op.op) {
-          case 'input':
-            return ptys.input(op.terminalId, op.data);
-          case 'resize':
-            return core.applyResize(op.terminalId, op.socketId, op.cols, op.rows);
-          case 'replay':
-            return ptys.replay(op.terminalId);
-          case 'close':
-            return ptys.has(op.terminalId) ? ptys.end(op.terminalId, op.reason) : finish(op.terminalId, null, null, op.reason);
-        }
-      },
-    });
-    await rpc.start();
-    router.remote = rpc;
-    io.on(TERMINAL_ENDED as never, ((terminalId: string) => core.forgetLocal(terminalId)) as never);
+  if (channel) {
+    await channel.start();
     // Devices whose instance died: hand primary on and tell the remaining devices.
     state.reaper?.on('reaped', (removed) => {
       const byTerminal = new Map<string, string[]>();
@@ -250,7 +247,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       io.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await http.close().catch(() => undefined);
-      await rpc?.stop();
+      await channel?.stop();
       await state.close();
       await prisma.$disconnect();
       logger.info('stopped');

@@ -40,6 +40,13 @@ export interface PtyOps {
   close(session: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void>;
 }
 
+/** An operation on a terminal, as run by its owner (forwarded by other instances). */
+export type OwnerOp =
+  | { op: 'input'; terminalId: string; data: string }
+  | { op: 'resize'; terminalId: string; socketId: string; cols: number; rows: number }
+  | { op: 'replay'; terminalId: string }
+  | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
+
 /** How a pty exited. */
 export interface PtyExit {
   exitCode: number | null;

@@ -1,7 +1,8 @@
 // The terminal core: create, list, attach, detach, input, resize, claim, close.
 // It knows nothing about socket.io or Redis: devices are reached through an EventSink,
-// ptys through PtyOps (local or on the owner instance), state through the registry,
-// the session store and the lock manager.
+// terminals through PtyOps (run by their owner: this instance or another), this
+// instance's own ptys through InstancePtys, state through the registry, the session
+// store and the lock manager.
 import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import type { LockManager } from '../locks/types.js';
@@ -9,7 +10,7 @@ import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
 import { newSessionId } from '../sessions/session-id.js';
 import { VersionConflictError, type SessionPatch, type SessionStore, type TerminalSessionRecord } from '../sessions/types.js';
 import { notAttached, notFound, ServiceError } from './errors.js';
-import type { EventSink, PtyOps, ResizeResult } from './ports.js';
+import type { EventSink, InstancePtys, PtyOps, ResizeResult } from './ports.js';
 import { toTerminalInfo } from './terminal-info.js';
 
 export interface Caller {
@@ -31,11 +32,10 @@ export interface TerminalServiceOptions {
   registry: UserTerminalRegistry;
   locks: LockManager;
   sink: EventSink;
-  ptys: PtyOps;
-  /** Start a pty on this instance for a new session. */
-  spawnLocal: (session: TerminalSessionRecord) => Promise<void>;
-  /** Resize a pty on this instance (throws terminal_ended if it is gone). */
-  resizePty: (terminalId: string, cols: number, rows: number) => void;
+  /** Operations on any terminal, run by its owner (this instance or another). */
+  owner: PtyOps;
+  /** This instance's own ptys: new terminals start here; the owner side resizes here. */
+  ptys: InstancePtys;
   logger: Logger;
 }
 
@@ -73,7 +73,7 @@ export class TerminalService {
         serverId: this.o.serverId,
       });
       try {
-        await this.o.spawnLocal(session);
+        await this.o.ptys.spawn(session);
       } catch (err) {
         await this.o.store.end(id, { exitCode: null, reason: 'spawn_failed' });
         throw err;
@@ -108,7 +108,7 @@ export class TerminalService {
     this.local(caller.socketId).set(terminalId, session);
     try {
       await this.o.registry.addSocket(terminalId, device);
-      const replay = await this.o.ptys.replay(session);
+      const replay = await this.o.owner.replay(session);
       const current = await this.ensurePrimary(terminalId);
       const devices = await this.broadcastDevices(terminalId);
       return { terminal: toTerminalInfo(current ?? session, devices.length), replay, devices };
@@ -125,13 +125,13 @@ export class TerminalService {
 
   async input(caller: Caller, terminalId: string, data: string): Promise<void> {
     const session = this.attached(caller.socketId, terminalId);
-    await this.o.ptys.input(session, data);
+    await this.o.owner.input(session, data);
     this.noteActivity(caller.socketId, terminalId);
   }
 
   async resize(caller: Caller, terminalId: string, cols: number, rows: number): Promise<ResizeResult> {
     const session = this.attached(caller.socketId, terminalId);
-    const result = await this.o.ptys.resize(session, caller.socketId, cols, rows);
+    const result = await this.o.owner.resize(session, caller.socketId, cols, rows);
     this.noteActivity(caller.socketId, terminalId);
     return result;
   }
@@ -149,7 +149,7 @@ export class TerminalService {
       terminalId,
       async () => {
         const resized = await this.versioned(terminalId, () => ({ cols, rows }));
-        this.o.resizePty(terminalId, cols, rows);
+        this.o.ptys.resize(terminalId, cols, rows);
         // Lock order is always resize, then primary (never the reverse): no deadlock.
         const promoted = resized.after.primarySocketId === socketId ? null : await this.changePrimary(terminalId, () => socketId);
         const version = (promoted ?? resized.after).version;
@@ -168,7 +168,7 @@ export class TerminalService {
 
   async close(caller: Caller, terminalId: string): Promise<void> {
     const session = await this.owned(caller.userId, terminalId);
-    await this.o.ptys.close(session, 'closed');
+    await this.o.owner.close(session, 'closed');
   }
 
   /** A local socket went away: detach it everywhere; its terminals keep running. */
