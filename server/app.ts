@@ -24,6 +24,7 @@ import {
   socketEventSink,
   tokenRoomOf,
 } from './socket/socket-server.js';
+import { Closers } from './lifecycle.js';
 import { createStateBackends } from './state.js';
 import { IdleReaper } from './terminals/idle-reaper.js';
 import { HostPtys } from './pty-host-client/host-ptys.js';
@@ -46,16 +47,29 @@ export function defaultShell(config: Config): string {
 
 export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
   const started = Date.now();
-  const serverId = config.SERVER_ID;
+  const closers = new Closers();
+  try {
+    return await build(config, logger, closers, started);
+  } catch (err) {
+    await closers.closeAll(logger); // whatever started before the failure
+    throw err;
+  }
+}
 
+async function build(config: Config, logger: Logger, closers: Closers, started: number): Promise<RunningApp> {
+  const serverId = config.SERVER_ID;
   await applyMigrations(config.DATABASE_URL, logger);
   const prisma = createPrismaClient(config.DATABASE_URL);
+  closers.add('database', () => prisma.$disconnect());
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
   const state = await createStateBackends(config, prisma, logger);
+  closers.add('shared state', () => state.close());
   const { redis, registry, store, locks } = state;
   const clustered = redis.enabled;
 
   const http = await createHttpServer({ logger, trustProxy: config.TRUST_PROXY });
+  // socket.io's close() closes the http server too; fastify's close then only finishes up.
+  closers.add('http', () => http.close().catch(() => undefined));
   let shuttingDown = false;
   const io = createSocketServer(http.server, {
     allowedOrigins: config.ALLOWED_ORIGINS,
@@ -64,6 +78,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     extra: clustered ? { adapter: createClusterAdapter(redis, logger, config.REDIS_COMMAND_TIMEOUT_MS) } : undefined,
   });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
+  closers.add('socket.io', () => new Promise<void>((resolve) => io.close(() => resolve())));
 
   // Events flow up (pty exits are recorded by the service, forwarded operations reach
   // the router) and commands down; the upward ports are closures over what is built below.
@@ -127,10 +142,9 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
 
   // ---- other instances ----
 
-  let ownerLoss: OwnerLossWatcher | null = null;
-  let endedElsewhere: EndedElsewhereSweeper | null = null;
   if (channel) {
     await channel.start();
+    closers.add('cluster channel', () => channel.stop());
     // Devices whose instance died: hand primary on and tell the remaining devices.
     state.reaper?.on('reaped', (removed) => {
       const byTerminal = new Map<string, string[]>();
@@ -139,7 +153,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
         core.socketsLeft(terminalId, sockets).catch((err: unknown) => logger.warn({ err, terminalId }, 'could not update devices after an instance died'));
       }
     });
-    ownerLoss = new OwnerLossWatcher({
+    const ownerLoss = new OwnerLossWatcher({
       serverId,
       redis,
       store,
@@ -151,8 +165,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       logger,
     });
     ownerLoss.start();
-    endedElsewhere = new EndedElsewhereSweeper(ptys, store, config.HEARTBEAT_TTL_MS, logger);
+    closers.add('owner-loss watcher', () => ownerLoss.stop());
+    const endedElsewhere = new EndedElsewhereSweeper(ptys, store, config.HEARTBEAT_TTL_MS, logger);
     endedElsewhere.start();
+    closers.add('ended-elsewhere sweeper', () => endedElsewhere.stop());
   }
 
   // Re-adopt the terminals of this SERVER_ID that still run in the pty host (a restart
@@ -160,6 +176,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   // host no longer has, and kill what the database says has ended (another instance
   // declared it lost while this one was away).
   const exitedWhileAway = new Map((await ptys.start()).map((e) => [e.id, e]));
+  // Closing leaves the host and its terminals running (a planned restart).
+  closers.add('pty host connection', () => ptys.detach());
   const recorded = await store.listRunningForServer(serverId);
   for (const s of recorded) {
     if (ptys.has(s.id)) continue;
@@ -201,6 +219,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   // During a Redis outage the registry sees only this instance's devices: no verdicts then.
   const reaper = new IdleReaper(ptys, registry, config.TERMINAL_IDLE_TIMEOUT_MS, logger, () => !clustered || state.registryBackend() === 'redis');
   reaper.start();
+  closers.add('idle reaper', () => reaper.stop());
 
   await http.listen({ host: config.HOST, port: config.PORT });
   const port = (http.server.address() as AddressInfo).port;
@@ -231,9 +250,6 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     (stopping ??= (async () => {
       shuttingDown = true;
       logger.info({ reason }, 'shutting down');
-      reaper.stop();
-      ownerLoss?.stop();
-      endedElsewhere?.stop();
       // The terminals keep running in the pty host: tell the other instances not to
       // declare them lost while this one is away, and devices to reconnect.
       if (clustered) {
@@ -243,13 +259,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       }
       // Only this instance's devices: the others stay connected where they are.
       io.local.emit('server:shutdown', { serverId, reason: 'restart' });
-      ptys.detach();
       io.local.disconnectSockets(true);
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      await http.close().catch(() => undefined);
-      await channel?.stop();
-      await state.close();
-      await prisma.$disconnect();
+      // Everything started, newest first: sweepers, the pty host connection, the cluster
+      // channel, socket.io, http, shared state, the database.
+      await closers.closeAll(logger);
       logger.info('stopped');
     })());
 

@@ -17,7 +17,7 @@ import { watchSubscriber } from '../redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from '../terminals/errors.js';
-import type { PtyOps, ResizeResult } from '../terminals/ports.js';
+import type { OwnerOps, ResizeResult } from '../terminals/ports.js';
 
 const id = z.string().min(1).max(200);
 const opSchema = z.discriminatedUnion('op', [
@@ -57,7 +57,7 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-export class ClusterChannel implements PtyOps {
+export class ClusterChannel implements OwnerOps {
   private readonly pending = new Map<string, Pending>();
   private subscriber: Redis | null = null;
 
@@ -121,7 +121,7 @@ export class ClusterChannel implements PtyOps {
     sent.catch((err: unknown) => this.o.logger.warn({ err, event }, 'cluster event not sent (Redis unavailable)'));
   }
 
-  // ---- PtyOps: the caller side ----
+  // ---- OwnerOps: the caller side ----
 
   async input(s: TerminalSessionRecord, data: string): Promise<void> {
     await this.call(s.serverId, { op: 'input', terminalId: s.id, data });

@@ -24,10 +24,12 @@ export interface ResizeResult {
 }
 
 /**
- * Operations on a terminal's pty, which runs on its owner instance. The local owner
- * applies them directly; another instance forwards them to the owner.
+ * Terminal operations that run on the terminal's owner instance (PtyRouter: here, or
+ * forwarded over the cluster channel). Not all are pty operations: resize and close
+ * are terminal-service operations (lock, database, primary, broadcast), which is why
+ * they run on the owner. Operations on a pty itself are InstancePtys.
  */
-export interface PtyOps {
+export interface OwnerOps {
   input(session: TerminalSessionRecord, data: string): Promise<void>;
   /**
    * Resize, run by the owner (so a terminal's resizes queue up in one place, in order):

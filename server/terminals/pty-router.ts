@@ -2,22 +2,22 @@
 import type { ExitReason, Replay } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from './errors.js';
-import type { InstancePtys, OwnerOp, PtyOps, ResizeResult } from './ports.js';
+import type { InstancePtys, OwnerOp, OwnerOps, ResizeResult } from './ports.js';
 
-/** What the owner runs itself: the terminal core's side of PtyOps. */
+/** What the owner runs itself: the terminal core's side of OwnerOps. */
 export interface OwnerHandlers {
   resize(terminalId: string, socketId: string, cols: number, rows: number): Promise<ResizeResult>;
   /** Records the end of a session that has no pty anywhere (an orphan). */
   endOrphan(terminalId: string, reason: ExitReason): Promise<void>;
 }
 
-export class PtyRouter implements PtyOps {
+export class PtyRouter implements OwnerOps {
   constructor(
     private readonly serverId: string,
     private readonly local: InstancePtys,
     private readonly here: OwnerHandlers,
     /** Forwards to other instances; null while running alone (no Redis). */
-    private readonly remote: PtyOps | null,
+    private readonly remote: OwnerOps | null,
   ) {}
 
   async input(s: TerminalSessionRecord, data: string): Promise<void> {
@@ -61,7 +61,7 @@ export class PtyRouter implements PtyOps {
     return true;
   }
 
-  private forward(s: TerminalSessionRecord): PtyOps {
+  private forward(s: TerminalSessionRecord): OwnerOps {
     if (!this.remote) {
       throw new ServiceError('unavailable', `terminal ${s.id} runs on instance ${s.serverId}, which is not reachable`);
     }

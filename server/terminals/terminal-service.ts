@@ -1,6 +1,6 @@
 // The terminal core: create, list, attach, detach, input, resize, claim, close.
 // It knows nothing about socket.io or Redis: devices are reached through an EventSink,
-// terminals through PtyOps (run by their owner: this instance or another), this
+// terminals through OwnerOps (run by their owner: this instance or another), this
 // instance's own ptys through InstancePtys, state through the registry, the session
 // store and the lock manager.
 import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
@@ -10,7 +10,7 @@ import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
 import { newSessionId } from '../sessions/session-id.js';
 import { VersionConflictError, type SessionPatch, type SessionStore, type TerminalSessionRecord } from '../sessions/types.js';
 import { notAttached, notFound, ServiceError } from './errors.js';
-import type { EventSink, InstancePtys, PtyOps, ResizeResult } from './ports.js';
+import type { EventSink, InstancePtys, OwnerOps, ResizeResult } from './ports.js';
 import { toTerminalInfo } from './terminal-info.js';
 
 export interface Caller {
@@ -33,7 +33,7 @@ export interface TerminalServiceOptions {
   locks: LockManager;
   sink: EventSink;
   /** Operations on any terminal, run by its owner (this instance or another). */
-  owner: PtyOps;
+  owner: OwnerOps;
   /** This instance's own ptys: new terminals start here; the owner side resizes here. */
   ptys: InstancePtys;
   logger: Logger;

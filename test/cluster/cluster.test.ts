@@ -226,7 +226,7 @@ describe('two instances', () => {
     } finally {
       await back.stop();
     }
-  });
+  }, 120_000);
 
   it('kill -9 of the owner: devices elsewhere get owner_lost, and nothing of its terminals is left in Redis', async () => {
     c = await startServer({ serverId: 'server-c', dir: a.dir, env: env(redis.url) });

@@ -54,7 +54,7 @@ describe('lifecycle', () => {
     }
     await eventually(() => !isAlive(hostPid!) && !isAlive(shellPid!) && !isAlive(jobPid!), 10_000, 'host, shell and job to exit');
     await server.stopHost();
-  });
+  }, 120_000);
 
   it('refuses to start with bad configuration, naming each bad variable', () => {
     const result = spawnSync(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')], {
