@@ -130,6 +130,25 @@ describe('pty host', () => {
     await c.waitForOutput(fresh, 'fresh-42');
   });
 
+  it('a host with no terminal and no web server exits by itself after PTY_HOST_IDLE_EXIT_MS', async () => {
+    const server = await start({ env: { PTY_HOST_IDLE_EXIT_MS: '500' } });
+    await server.addUser('alice', 'alice-password');
+    const c = await device(server);
+    const id = await createTerminal(c);
+    const hostPid = server.hostPid()!;
+    // Attached, then with a terminal: it stays.
+    expect(await server.stop({ keepHost: true })).toBe(0);
+    expect(isAlive(hostPid)).toBe(true);
+    // Without both, it goes: restart, end the terminal, stop the web server.
+    const again = await start({ dir: server.dir, serverId: server.serverId, env: { PTY_HOST_IDLE_EXIT_MS: '500' } });
+    servers.splice(servers.indexOf(server), 1);
+    const c2 = await device(again);
+    expect((await c2.call('terminal:close', { terminalId: id })).ok).toBe(true);
+    expect(await again.stop({ keepHost: true })).toBe(0);
+    await eventually(() => !isAlive(hostPid), 15_000, 'the idle pty host to exit');
+    expect(again.hostPid()).toBeNull();
+  }, 120_000);
+
   it('refuses a client of another protocol version, saying how to stop the old host', async () => {
     const server = await start();
     const socket = net.connect(server.host.socket);
