@@ -1,7 +1,8 @@
 // npm run start:cluster: a local cluster for development and demos.
 // Starts redis-server (unless REDIS_URL or REDIS_HOST is set) and two ptyhub instances,
 // server-1 on port 3000 and server-2 on port 3001, sharing one SQLite database and one
-// Redis. Ctrl-C stops everything.
+// Redis. Ctrl-C stops the web servers and Redis; each instance's pty host keeps its
+// terminals, re-adopted by the next start (`SERVER_ID=server-1 npm run host:stop` ends them).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -104,14 +105,16 @@ ports.forEach((port, i) => {
   pipeLogs(serverId, child);
   child.once('exit', (code) => console.log(`[cluster] ${serverId} exited with ${code}`));
 });
-console.log(`[cluster] instances on ${ports.map((p) => `http://127.0.0.1:${p}`).join(' and ')}; Ctrl-C stops all`);
+console.log(
+  `[cluster] instances on ${ports.map((p) => `http://127.0.0.1:${p}`).join(' and ')}; Ctrl-C stops them (their pty hosts keep the terminals)`,
+);
 
 let stopping = false;
 const stopAll = () => {
   if (stopping) return;
   stopping = true;
   console.log('[cluster] stopping');
-  // Instances first (they tell their devices and end their terminals), Redis last.
+  // Instances first (they tell their devices to reconnect; terminals stay in the pty hosts), Redis last.
   const exited = (c: ChildProcess) =>
     new Promise((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve(null);
