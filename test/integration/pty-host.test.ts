@@ -1,14 +1,20 @@
 // The pty host: shells outlive the web server (SIGTERM, kill -9), survive nothing when
 // the host itself dies (devices told at once, the instance keeps serving), and the host
 // refuses clients of another protocol version. Real processes and real ptys throughout.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OutputEvent } from '../../common/protocol.js';
 import { createPrismaClient } from '../../server/db/client.js';
 import { encodeFrame, FrameDecoder, FrameType } from '../../server/pty-protocol/frames.js';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
-import { isAlive, startServer, type TestServer } from '../helpers/server.js';
+import { PROJECT_ROOT } from '../../server/paths.js';
+import { isAlive, startServer, TSX_LOADER, type TestServer } from '../helpers/server.js';
 
 const servers: TestServer[] = [];
 const clients: TestClient[] = [];
@@ -147,6 +153,29 @@ describe('pty host', () => {
     expect(await again.stop({ keepHost: true })).toBe(0);
     await eventually(() => !isAlive(hostPid), 15_000, 'the idle pty host to exit');
     expect(again.hostPid()).toBeNull();
+  }, 120_000);
+
+  it('with PTY_HOST_START=never, waits for a supervised host instead of starting one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptyhub-supervised-'));
+    const serverId = `sup-${randomUUID().slice(0, 8)}`;
+    const socket = path.join(dir, 'data', 'pty-host', `${serverId}.sock`);
+    // The supervisor's host, started on its own (as systemd or compose would).
+    const host = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/pty-host/main.ts')], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, SERVER_ID: serverId, PTY_HOST_SOCKET: socket, DATABASE_URL: `file:${path.join(dir, 'p.db')}` },
+      stdio: 'ignore',
+    });
+    const hostExit = new Promise<number | null>((resolve) => host.once('exit', (code) => resolve(code)));
+    try {
+      const server = await start({ dir, serverId, env: { PTY_HOST_START: 'never' } });
+      expect(server.logs.find((l) => l.msg === 'pty host found; terminals adopted')).toMatchObject({ started: false });
+      expect(server.hostPid()).toBe(host.pid);
+      servers.splice(servers.indexOf(server), 1);
+      await server.stop(); // the web server, then the host (SIGTERM)
+      expect(await hostExit).toBe(0);
+    } finally {
+      if (host.exitCode === null) host.kill('SIGKILL');
+    }
   }, 120_000);
 
   it('refuses a client of another protocol version, saying how to stop the old host', async () => {
