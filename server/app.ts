@@ -203,7 +203,8 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
       (err: unknown) => ({ ok: false, error: String(err) }),
     );
     const redisHealth = redis.health();
-    const degraded = redis.enabled && redisHealth.state !== 'ready';
+    const ptyHost = ptys.health();
+    const degraded = (redis.enabled && redisHealth.state !== 'ready') || !ptyHost.connected;
     return {
       status: !database.ok ? 'unhealthy' : degraded ? 'degraded' : 'ok',
       serverId,
@@ -213,6 +214,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
       registry: { ...(await registry.getStats().catch(() => ({}))), backend: state.registryBackend() },
       sessions: { ...store.stats(), pendingInvalidations: store.pendingInvalidations() },
       terminals: ptys.size,
+      ptyHost,
     };
   });
 

@@ -41,6 +41,7 @@ export class HostPtys implements InstancePtys {
   private detaching = false;
   private relaunchTimer: NodeJS.Timeout | null = null;
   private relaunches = 0;
+  private hostPid: number | null = null;
 
   constructor(private readonly o: HostPtysOptions) {}
 
@@ -58,11 +59,18 @@ export class HostPtys implements InstancePtys {
       onClose: () => this.onClose(conn),
     });
     this.conn = conn;
+    this.hostPid = welcome!.hostPid;
     this.o.logger.info(
       { hostPid: welcome!.hostPid, started, adopted: welcome!.terminals.length, exitedWhileAway: welcome!.exited.length },
       started ? 'pty host started' : 'pty host found; terminals adopted',
     );
     return welcome!.exited;
+  }
+
+  /** For /healthz: without a host, no terminal can start here. */
+  health(): { connected: boolean; pid: number | null; terminals: number } {
+    const connected = this.conn?.isOpen ?? false;
+    return { connected, pid: connected ? this.hostPid : null, terminals: this.entries.size };
   }
 
   /** Leave the host and its terminals running (a planned restart of the web server). */

@@ -126,10 +126,12 @@ describe('pty host', () => {
     const exit = await c.waitForEvent('terminal:exit', (p: { terminalId: string }) => p.terminalId === id, 2000);
     expect(exit).toMatchObject({ terminalId: id, reason: 'host_lost' });
     expect(await sessionRow(server, id)).toMatchObject({ status: 'ended', endReason: 'host_lost' });
-    expect(((await (await fetch(`${server.url}/healthz`)).json()) as { status: string }).status).toBe('ok');
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200); // serving (degraded until a new host runs)
 
     await eventually(() => server.logs.filter((l) => l.msg === 'pty host started').length >= 2, 15_000, 'a fresh pty host');
     expect(server.hostPid()).not.toBe(hostPid);
+    const health = (await (await fetch(`${server.url}/healthz`)).json()) as { status: string; ptyHost: { connected: boolean; pid: number } };
+    expect(health).toMatchObject({ status: 'ok', ptyHost: { connected: true, pid: server.hostPid() } });
     const fresh = await createTerminal(c);
     await c.attach(fresh);
     await c.call('terminal:input', { terminalId: fresh, data: 'echo fresh-$((40+2))\r' });
