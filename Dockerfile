@@ -24,12 +24,15 @@ RUN npm run build
 # The code stays root-owned and read-only for the user the server (and every shell it
 # starts) runs as. /data holds the SQLite database; a named volume mounted there starts
 # with this ownership.
-RUN mkdir -p /data && chown node:node /data
+# /run/ptyhub holds the pty host's socket: a volume shared by the host's container and
+# the web server's (see docker-compose.yml).
+RUN mkdir -p /data /run/ptyhub && chown node:node /data /run/ptyhub
 
 # No NODE_ENV: ptyhub does not read it, and users' shells inherit the environment.
 ENV HOST=0.0.0.0 \
     PORT=3000 \
-    DATABASE_URL=file:/data/ptyhub.db
+    DATABASE_URL=file:/data/ptyhub.db \
+    PTY_HOST_SOCKET=/run/ptyhub/host.sock
 
 USER node
 EXPOSE 3000
@@ -37,6 +40,9 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
+# The web server; it starts the pty host (the shells' process) itself when none answers.
+# docker-compose.yml runs the host as a service of its own instead
+# (`node dist/server/pty-host/main.js`), so recreating this container ends no terminal.
 # node handles SIGTERM itself (graceful shutdown). Run with an init process
 # (`docker run --init`, compose `init: true`) so exited background processes of users'
 # shells are reaped.

@@ -103,7 +103,8 @@ export interface OutputEvent {
   /** Output offset of the first character of `data` (see Replay). */
   offset: number;
 }
-export type ExitReason = 'exited' | 'closed' | 'idle' | 'owner_lost' | 'shutdown';
+/** host_lost: this instance's pty host died (crash, kill -9), taking the shell with it. */
+export type ExitReason = 'exited' | 'closed' | 'idle' | 'owner_lost' | 'shutdown' | 'host_lost';
 export interface ExitEvent {
   terminalId: string;
   exitCode: number | null;

@@ -3,7 +3,8 @@
 // server-1 on port 3000 and server-2 on port 3001, sharing one SQLite database and one
 // Redis, each with its metrics on loopback (9464, 9465). Prints the addresses once every
 // instance answers /healthz, and leaves its settings in ./data/cluster.env for
-// `npm run inspect`. Ctrl-C stops everything.
+// `npm run inspect`. Ctrl-C stops the web servers and Redis; each instance's pty host keeps
+// its terminals, re-adopted by the next start (`SERVER_ID=server-1 npm run host:stop` ends them).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -151,7 +152,7 @@ const stopAll = (exitCode = 0) => {
   if (stopping) return;
   stopping = true;
   console.log('[cluster] stopping');
-  // Instances first (they tell their devices and end their terminals), Redis last.
+  // Instances first (they tell their devices to reconnect; terminals stay in the pty hosts), Redis last.
   const exited = (c: ChildProcess) =>
     new Promise((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve(null);
@@ -175,7 +176,7 @@ try {
     const metrics = s.metricsPort ? `   metrics http://127.0.0.1:${s.metricsPort}/metrics` : '';
     console.log(`[cluster]   ${s.serverId}  http://127.0.0.1:${s.port}${metrics}`);
   }
-  console.log('[cluster] npm run inspect shows the live registry; Ctrl-C stops all');
+  console.log('[cluster] npm run inspect shows the live registry; Ctrl-C stops them (their pty hosts keep the terminals)');
 } catch (err) {
   console.error(`[cluster] ${err instanceof Error ? err.message : String(err)}; stopping`);
   stopAll(1);

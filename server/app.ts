@@ -7,7 +7,8 @@ import { AuthService } from './auth/auth-service.js';
 import { LoginThrottle, RedisLoginThrottle } from './auth/login-throttle.js';
 import { TokenRechecker } from './auth/token-recheck.js';
 import { hashToken } from './auth/tokens.js';
-import { CONFIG_KEYS, redactUrl, type Config } from './config/env.js';
+import type { ExitReason } from '../common/protocol.js';
+import { redactUrl, type Config } from './config/env.js';
 import { createPrismaClient } from './db/client.js';
 import { probeDatabase } from './db/health-probe.js';
 import { applyMigrations } from './db/migrate.js';
@@ -17,12 +18,13 @@ import { clientAddressOf, createHttpServer } from './http/http-server.js';
 import { audit } from './log/audit.js';
 import { UsageLimiter } from './socket/usage-limits.js';
 import type { Logger } from './log/logger.js';
-import { meteredLocks, meteredPtyOps, meteredSink } from './metrics/instrument.js';
+import { meteredLocks, meteredOwnerOps, meteredSink } from './metrics/instrument.js';
 import { Metrics } from './metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics/metrics-server.js';
 import { EndedElsewhereSweeper } from './cluster/ended-elsewhere.js';
 import { OwnerLossWatcher } from './cluster/owner-loss.js';
-import { OwnerRpc } from './cluster/owner-rpc.js';
+import { ClusterChannel } from './cluster/cluster-channel.js';
+import { announceRestart, clearRestartNotice, isRestarting } from './cluster/restart-notice.js';
 import { createClusterAdapter } from './cluster/socket-adapter.js';
 import { MechanismHealthBoard } from './log/failure-reporter.js';
 import {
@@ -31,14 +33,14 @@ import {
   createSocketServer,
   markDisconnectReason,
   socketEventSink,
-  TERMINAL_ENDED,
   tokenRoomOf,
 } from './socket/socket-server.js';
+import { Closers } from './lifecycle.js';
 import { createStateBackends } from './state.js';
 import { IdleReaper } from './terminals/idle-reaper.js';
-import { LocalPtys } from './terminals/local-ptys.js';
+import { HostPtys } from './pty-host-client/host-ptys.js';
+import { hostPaths } from './pty-protocol/host-paths.js';
 import { PtyRouter } from './terminals/pty-router.js';
-import { shellEnvironment } from './terminals/pty-process.js';
 import { TerminalService } from './terminals/terminal-service.js';
 
 export interface RunningApp {
@@ -56,18 +58,31 @@ export function defaultShell(config: Config): string {
 
 export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
   const started = Date.now();
-  const serverId = config.SERVER_ID;
+  const closers = new Closers();
+  try {
+    return await build(config, logger, closers, started);
+  } catch (err) {
+    await closers.closeAll(logger); // whatever started before the failure
+    throw err;
+  }
+}
 
+async function build(config: Config, logger: Logger, closers: Closers, started: number): Promise<RunningApp> {
+  const serverId = config.SERVER_ID;
   await applyMigrations(config.DATABASE_URL, logger);
   const prisma = createPrismaClient(config.DATABASE_URL, { timeoutMs: config.DB_TIMEOUT_MS });
+  closers.add('database', () => prisma.$disconnect());
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
   const metrics = new Metrics();
   const state = await createStateBackends(config, prisma, logger, metrics);
+  closers.add('shared state', () => state.close());
   const { redis, registry, store, locks } = state;
   const clustered = redis.enabled;
   const mechanisms = new MechanismHealthBoard(logger);
 
   const http = await createHttpServer({ logger, trustProxy: config.TRUST_PROXY });
+  // socket.io's close() closes the http server too; fastify's close then only finishes up.
+  closers.add('http', () => http.close().catch(() => undefined));
   let shuttingDown = false;
   const limiter = new UsageLimiter(
     {
@@ -94,22 +109,50 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       : undefined,
   });
   io.use((_socket, next) => next(shuttingDown ? new Error('shutting_down') : undefined));
-  const sink = meteredSink(socketEventSink(io, clustered), metrics);
+  closers.add('socket.io', () => new Promise<void>((resolve) => io.close(() => resolve())));
 
-  // The service and the ptys refer to each other: exits are recorded by the service.
+  // Events flow up (pty exits are recorded by the service, forwarded operations reach
+  // the router) and commands down; the upward ports are closures over what is built below.
   let service: TerminalService | null = null;
-  const finish = (id: string, code: number | null, signal: number | null, reason: string) =>
+  // Other instances reach this one's terminals, and hear of ends, over one cluster channel.
+  const channel: ClusterChannel | null = clustered
+    ? new ClusterChannel({
+        redis,
+        serverId,
+        logger,
+        timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS * 2,
+        // Forwarded operations run exactly as local ones do: through the router's owner side.
+        handle: (op): Promise<unknown> => router.serve(op),
+        onEvent: (event) => service!.forgetLocal(event.terminalId),
+        onTimeout: (op) => metrics.ownerRpcTimeouts.inc({ op }),
+      })
+    : null;
+  const sink = meteredSink(
+    socketEventSink(io, (terminalId) => channel?.broadcast({ type: 'terminal-ended', terminalId })),
+    metrics,
+  );
+
+  const finish = (id: string, code: number | null, signal: number | null, reason: ExitReason) =>
     service!.finish(id, code, signal, reason).catch((err: unknown) => logger.error({ err, terminalId: id }, 'recording the end failed'));
-  const ptys = new LocalPtys({
-    sink,
-    env: shellEnvironment(process.env, CONFIG_KEYS),
-    replayChars: config.REPLAY_BUFFER_CHARS,
+  // The ptys run in this instance's pty host process, so they outlive this process.
+  const ptys = new HostPtys({
+    paths: hostPaths(config),
+    serverId,
+    logger: logger.child({ component: 'pty-host-client' }),
+    timeoutMs: 15_000,
+    startHost: config.PTY_HOST_START === 'auto',
+    onOutput: (terminalId, offset, data) => sink.toTerminal(terminalId, 'terminal:output', { terminalId, data, offset }),
     onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
   });
-  const router = new PtyRouter(serverId, ptys, {
-    resize: (id, socketId, cols, rows) => service!.applyResize(id, socketId, cols, rows),
-    endOrphan: (id, reason) => finish(id, null, null, reason),
-  });
+  const router: PtyRouter = new PtyRouter(
+    serverId,
+    ptys,
+    {
+      resize: (id, socketId, cols, rows) => service!.applyResize(id, socketId, cols, rows),
+      endOrphan: (id, reason) => finish(id, null, null, reason),
+    },
+    channel && meteredOwnerOps(channel, metrics),
+  );
   service = new TerminalService({
     serverId,
     shell: defaultShell(config),
@@ -121,9 +164,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     registry,
     locks: meteredLocks(locks, metrics),
     sink,
-    ptys: router,
-    spawnLocal: (s) => ptys.spawn(s),
-    resizePty: (id, cols, rows) => ptys.resize(id, cols, rows),
+    owner: router,
+    ptys,
     logger,
   });
   const core = service;
@@ -135,32 +177,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   });
 
   // ---- other instances ----
-  let rpc: OwnerRpc | null = null;
-  let ownerLoss: OwnerLossWatcher | null = null;
-  let endedElsewhere: EndedElsewhereSweeper | null = null;
-  if (clustered) {
-    rpc = new OwnerRpc({
-      redis,
-      serverId,
-      logger,
-      timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS * 2,
-      onTimeout: (op) => metrics.ownerRpcTimeouts.inc({ op }),
-      handle: async (op) => {
-        switch (op.op) {
-          case 'input':
-            return ptys.input(op.terminalId, op.data);
-          case 'resize':
-            return core.applyResize(op.terminalId, op.socketId, op.cols, op.rows);
-          case 'replay':
-            return ptys.replay(op.terminalId);
-          case 'close':
-            return ptys.has(op.terminalId) ? ptys.end(op.terminalId, op.reason) : finish(op.terminalId, null, null, op.reason);
-        }
-      },
-    });
-    await rpc.start();
-    router.remote = meteredPtyOps(rpc, metrics);
-    io.on(TERMINAL_ENDED as never, ((terminalId: string) => core.forgetLocal(terminalId)) as never);
+
+  if (channel) {
+    await channel.start();
+    closers.add('cluster channel', () => channel.stop());
     // Devices whose instance died: hand primary on and tell the remaining devices.
     state.reaper?.on('reaped', (removed) => {
       const byTerminal = new Map<string, string[]>();
@@ -169,30 +189,41 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
         core.socketsLeft(terminalId, sockets).catch((err: unknown) => logger.warn({ err, terminalId }, 'could not update devices after an instance died'));
       }
     });
-    ownerLoss = new OwnerLossWatcher({
+    const ownerLoss = new OwnerLossWatcher({
       serverId,
       redis,
       store,
       heartbeatTtlMs: config.HEARTBEAT_TTL_MS,
       runningOwners: () => state.db.runningOwners(),
       isAlive: (id) => state.heartbeat!.isAlive(id),
+      isRestarting: (id) => isRestarting(redis, id),
       onLost: (terminalId) => core.announceEnded(terminalId, { exitCode: null, signal: null, reason: 'owner_lost' }),
       logger,
       failures: mechanisms.reporter('ownerLossSweep', 'owner-loss sweep'),
     });
     ownerLoss.start();
-    endedElsewhere = new EndedElsewhereSweeper(ptys, store, config.HEARTBEAT_TTL_MS, logger, mechanisms.reporter('endedElsewhereSweep', 'ended-elsewhere sweep'));
+    closers.add('owner-loss watcher', () => ownerLoss.stop());
+    const endedElsewhere = new EndedElsewhereSweeper(ptys, store, config.HEARTBEAT_TTL_MS, logger, mechanisms.reporter('endedElsewhereSweep', 'ended-elsewhere sweep'));
     endedElsewhere.start();
+    closers.add('ended-elsewhere sweeper', () => endedElsewhere.stop());
   }
 
-  // Terminals this instance owned before a restart have no pty any more: end them and
-  // tell any device still attached elsewhere (their owner is gone, as after a crash).
-  for (const s of await store.listRunningForServer(serverId)) {
-    if (await store.end(s.id, { exitCode: null, reason: 'server_restart' })) {
-      audit(logger, 'terminal_ended', { terminalId: s.id, userId: s.userId, reason: 'server_restart', exitCode: null });
-      await core.announceEnded(s.id, { exitCode: null, signal: null, reason: 'owner_lost' });
-    }
+  // Re-adopt the terminals of this SERVER_ID that still run in the pty host (a restart
+  // of this process ends nothing) and reconcile with the database: end only what the
+  // host no longer has, and kill what the database says has ended (another instance
+  // declared it lost while this one was away).
+  const exitedWhileAway = new Map((await ptys.start()).map((e) => [e.id, e]));
+  // Closing leaves the host and its terminals running (a planned restart).
+  closers.add('pty host connection', () => ptys.detach());
+  const recorded = await store.listRunningForServer(serverId);
+  for (const s of recorded) {
+    if (ptys.has(s.id)) continue;
+    const exit = exitedWhileAway.get(s.id);
+    await finish(s.id, exit?.exitCode ?? null, exit?.signal ?? null, exit ? 'exited' : 'host_lost');
   }
+  const recordedIds = new Set(recorded.map((s) => s.id));
+  for (const id of ptys.ids()) if (!recordedIds.has(id)) void ptys.end(id, 'owner_lost');
+  if (clustered) await clearRestartNotice(redis, serverId).catch((err: unknown) => logger.warn({ err }, 'could not clear the restart notice'));
 
   registerAuthRoutes(http, {
     auth,
@@ -213,6 +244,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     logger,
   });
   tokenRecheck.start();
+  closers.add('token re-check', () => tokenRecheck.stop());
   redis.on('ready', () => void tokenRecheck.checkNow());
   let lastDbProblem: string | undefined;
   registerHealthRoute(http, async (): Promise<HealthReport> => {
@@ -223,7 +255,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       lastDbProblem = database.problem;
     }
     const redisHealth = redis.health();
-    const degraded = (redis.enabled && redisHealth.state !== 'ready') || !database.writable || mechanisms.anyFailing();
+    const ptyHost = ptys.health();
+    const degraded = (redis.enabled && redisHealth.state !== 'ready') || !database.writable || mechanisms.anyFailing() || !ptyHost.connected;
     return {
       status: !database.ok || database.problem === 'write_failed' ? 'unhealthy' : degraded ? 'degraded' : 'ok',
       serverId,
@@ -234,12 +267,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       sessions: { ...store.stats(), pendingInvalidations: store.pendingInvalidations() },
       terminals: ptys.size,
       mechanisms: mechanisms.report(),
+      ptyHost,
     };
   });
 
   // During a Redis outage the registry sees only this instance's devices: no verdicts then.
   const reaper = new IdleReaper(ptys, registry, config.TERMINAL_IDLE_TIMEOUT_MS, logger, () => !clustered || state.registryBackend() === 'redis');
   reaper.start();
+  closers.add('idle reaper', () => reaper.stop());
 
   metrics.readFrom({
     terminalsRunning: () => ptys.size,
@@ -247,10 +282,11 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     devicesAttached: () => attachedDeviceCount(io),
     redisHealth: () => redis.health(),
     sessionCache: () => store.stats(),
-    ptyHostUp: () => !shuttingDown,
+    ptyHostUp: () => !shuttingDown && ptys.health().connected,
   });
   const metricsServer: MetricsServer | null =
     config.METRICS_PORT === undefined ? null : await startMetricsServer(metrics, { host: config.METRICS_HOST, port: config.METRICS_PORT, logger });
+  if (metricsServer) closers.add('metrics listener', () => metricsServer.close());
 
   await http.listen({ host: config.HOST, port: config.PORT });
   const port = (http.server.address() as AddressInfo).port;
@@ -281,22 +317,20 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     (stopping ??= (async () => {
       shuttingDown = true;
       logger.info({ reason }, 'shutting down');
-      reaper.stop();
-      tokenRecheck.stop();
-      limiter.stop();
-      ownerLoss?.stop();
-      endedElsewhere?.stop();
+      // The terminals keep running in the pty host: tell the other instances not to
+      // declare them lost while this one is away, and devices to reconnect.
+      if (clustered) {
+        await announceRestart(redis, serverId, config.RESTART_GRACE_MS).catch((err: unknown) =>
+          logger.warn({ err }, 'could not announce the restart; other instances may end this instance\'s terminals'),
+        );
+      }
       // Only this instance's devices: the others stay connected where they are.
-      io.local.emit('server:shutdown', { serverId, reason });
-      await ptys.endAll('shutdown');
+      io.local.emit('server:shutdown', { serverId, reason: 'restart' });
       markDisconnectReason(io.of('/').sockets.values(), 'shutdown');
       io.local.disconnectSockets(true);
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      await http.close().catch(() => undefined);
-      await rpc?.stop();
-      await state.close();
-      await prisma.$disconnect();
-      await metricsServer?.close();
+      // Everything started, newest first: sweepers, the pty host connection, the cluster
+      // channel, socket.io, http, shared state, the database.
+      await closers.closeAll(logger);
       logger.info('stopped');
     })());
 

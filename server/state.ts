@@ -31,9 +31,9 @@ export interface StateBackends {
   close(): Promise<void>;
 }
 
-export async function createStateBackends(config: Config, prisma: PrismaClient, logger: Logger, metrics?: Metrics): Promise<StateBackends> {
-  const log = logger.child({ component: 'redis' });
-  const redis = createRedisManager({
+/** The one Redis connection manager of a process, from the configuration. */
+export function redisManagerFor(config: Config, log: Logger, metrics?: Metrics): RedisConnectionManager {
+  return createRedisManager({
     url: config.REDIS_URL,
     host: config.REDIS_HOST,
     port: config.REDIS_PORT,
@@ -46,6 +46,11 @@ export async function createStateBackends(config: Config, prisma: PrismaClient, 
     clientName: `ptyhub:${config.SERVER_ID}`,
     onClient: metrics && ((client) => timeRedisCommands(client, metrics)),
   });
+}
+
+export async function createStateBackends(config: Config, prisma: PrismaClient, logger: Logger, metrics?: Metrics): Promise<StateBackends> {
+  const log = logger.child({ component: 'redis' });
+  const redis = redisManagerFor(config, log, metrics);
 
   let heartbeat: InstanceHeartbeat | null = null;
   if (redis.enabled) {

@@ -393,7 +393,9 @@ export class Workspace implements ViewHost {
       if (!this.views.has(e.terminal.id)) void this.syncTerminals(false);
     });
     s.on('server:shutdown', (e) => {
-      this.notify(`The server instance is shutting down${e.reason ? ` (${e.reason})` : ''}. Reconnecting…`, 'info');
+      // 'restart': the instance's terminals keep running in its pty host; tabs stay.
+      if (e.reason === 'restart') this.notify('The server instance is restarting; your terminals keep running. Reconnecting…', 'info');
+      else this.notify(`The server instance is shutting down${e.reason ? ` (${e.reason})` : ''}. Reconnecting…`, 'info');
     });
   }
 

@@ -14,6 +14,8 @@ export function exitText(e: Pick<ExitEvent, 'reason' | 'exitCode' | 'signal'>): 
       return 'owner instance lost';
     case 'shutdown':
       return 'server shut down';
+    case 'host_lost':
+      return "the instance's pty host stopped unexpectedly";
     default:
       return `ended (${String(e.reason)})`;
   }

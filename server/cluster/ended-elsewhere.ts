@@ -4,13 +4,13 @@
 import type { FailureReporter } from '../log/failure-reporter.js';
 import type { Logger } from '../log/logger.js';
 import type { SessionStore } from '../sessions/types.js';
-import type { LocalPtys } from '../terminals/local-ptys.js';
+import type { InstancePtys } from '../terminals/ports.js';
 
 export class EndedElsewhereSweeper {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly ptys: LocalPtys,
+    private readonly ptys: InstancePtys,
     private readonly store: SessionStore,
     private readonly intervalMs: number,
     private readonly logger: Logger,

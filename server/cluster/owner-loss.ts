@@ -8,7 +8,7 @@ import type { FailureReporter } from '../log/failure-reporter.js';
 import { audit } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
 import { redisCall } from '../redis/errors.js';
-import { rpcChannel } from './owner-rpc.js';
+import { rpcChannel } from './cluster-channel.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { SessionStore } from '../sessions/types.js';
 
@@ -19,6 +19,8 @@ export interface OwnerLossOptions {
   /** Owners (serverIds) of running sessions, from the database. */
   runningOwners: () => Promise<string[]>;
   isAlive: (serverId: string) => Promise<boolean>;
+  /** A planned restart is under way (within its grace): not lost. */
+  isRestarting: (serverId: string) => Promise<boolean>;
   /** Tell devices and drop attachments of a terminal whose owner was lost. */
   onLost: (terminalId: string) => Promise<void>;
   heartbeatTtlMs: number;
@@ -77,6 +79,11 @@ export class OwnerLossWatcher {
         if (owner === this.o.serverId) continue;
         if (await this.o.isAlive(owner)) {
           this.missingSince.delete(owner);
+          continue;
+        }
+        if (await this.o.isRestarting(owner)) {
+          this.missingSince.delete(owner);
+          this.o.logger.debug({ owner }, 'owner is restarting; its terminals are kept');
           continue;
         }
         // One missing heartbeat is not a death (a flushed or restarted Redis, a key

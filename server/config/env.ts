@@ -79,6 +79,17 @@ const schema = z.object({
   METRICS_PORT: int(0, 65535).optional(),
   /** Address of the metrics listener: loopback unless an operator opens it. */
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** The pty host's Unix socket; default ./data/pty-host/<SERVER_ID>.sock. */
+  PTY_HOST_SOCKET: optionalString,
+  /**
+   * auto: the web server starts the pty host when none answers. never: the host is run
+   * by a supervisor (systemd unit, compose service); the web server waits for it.
+   */
+  PTY_HOST_START: z.enum(['auto', 'never']).default('auto'),
+  /** A pty host with no terminal and no web server attached exits after this (ms). */
+  PTY_HOST_IDLE_EXIT_MS: int(100, 7 * 24 * 3600 * 1000).default(60_000),
+  /** How long other instances wait for a restarting instance before declaring its terminals lost (ms). */
+  RESTART_GRACE_MS: int(0, 3600_000).default(60_000),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'ioredis';
 import { LockTimeoutError, type LockManager } from '../locks/types.js';
-import type { EventSink, PtyOps } from '../terminals/ports.js';
+import type { EventSink, OwnerOps } from '../terminals/ports.js';
 import type { Metrics } from './metrics.js';
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
@@ -67,7 +67,7 @@ export function meteredLocks(locks: LockManager, metrics: Metrics): LockManager 
 }
 
 /** Times operations forwarded to the owner instance, by op and outcome (ok or error code). */
-export function meteredPtyOps(ops: PtyOps, metrics: Metrics): PtyOps {
+export function meteredOwnerOps(ops: OwnerOps, metrics: Metrics): OwnerOps {
   const time = async <T>(op: string, call: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     try {

@@ -131,10 +131,8 @@ export function attachTerminalEvents(
   });
 }
 
-/** Server-to-server event (through the adapter) announcing a terminal's end. */
-export const TERMINAL_ENDED = 'ptyhub:terminal-ended';
-
-export function socketEventSink(io: PtyServer, clustered: boolean): EventSink {
+/** `announceEnded` tells the other instances (the cluster channel; a no-op alone). */
+export function socketEventSink(io: PtyServer, announceEnded: (terminalId: string) => void): EventSink {
   return {
     toTerminal: (terminalId, event, ...args) => {
       io.to(roomOf(terminalId)).emit(event, ...args);
@@ -154,8 +152,6 @@ export function socketEventSink(io: PtyServer, clustered: boolean): EventSink {
       io.local.in(roomOf(terminalId)).socketsLeave(roomOf(terminalId));
       io.in(roomOf(terminalId)).socketsLeave(roomOf(terminalId));
     },
-    announceEnded: (terminalId) => {
-      if (clustered) io.serverSideEmit(TERMINAL_ENDED as never, terminalId as never);
-    },
+    announceEnded,
   };
 }

@@ -2,14 +2,14 @@
 // than the idle timeout. Devices may be on any instance, so it asks the registry.
 import type { Logger } from '../log/logger.js';
 import type { UserTerminalRegistry } from '../registry/types.js';
-import type { LocalPtys } from './local-ptys.js';
+import type { InstancePtys } from './ports.js';
 
 export class IdleReaper {
   private readonly lastAttended = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly ptys: LocalPtys,
+    private readonly ptys: InstancePtys,
     private readonly registry: UserTerminalRegistry,
     private readonly idleMs: number,
     private readonly logger: Logger,

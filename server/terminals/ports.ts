@@ -1,6 +1,6 @@
 // What the terminal core needs from the outside world, as interfaces, so it knows
-// nothing about socket.io or Redis.
-import type { Replay, ServerToClientEvents } from '../../common/protocol.js';
+// nothing about socket.io, Redis or the pty host.
+import type { ExitReason, Replay, ServerToClientEvents } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 
 /** Delivers events to devices. Room broadcasts reach devices on every instance. */
@@ -24,10 +24,12 @@ export interface ResizeResult {
 }
 
 /**
- * Operations on a terminal's pty, which runs on its owner instance. The local owner
- * applies them directly; another instance forwards them to the owner.
+ * Terminal operations that run on the terminal's owner instance (PtyRouter: here, or
+ * forwarded over the cluster channel). Not all are pty operations: resize and close
+ * are terminal-service operations (lock, database, primary, broadcast), which is why
+ * they run on the owner. Operations on a pty itself are InstancePtys.
  */
-export interface PtyOps {
+export interface OwnerOps {
   input(session: TerminalSessionRecord, data: string): Promise<void>;
   /**
    * Resize, run by the owner (so a terminal's resizes queue up in one place, in order):
@@ -38,4 +40,36 @@ export interface PtyOps {
   replay(session: TerminalSessionRecord): Promise<Replay>;
   /** End the terminal (kill its pty); resolves once it is recorded as ended. */
   close(session: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void>;
+}
+
+/** An operation on a terminal, as run by its owner (forwarded by other instances). */
+export type OwnerOp =
+  | { op: 'input'; terminalId: string; data: string }
+  | { op: 'resize'; terminalId: string; socketId: string; cols: number; rows: number }
+  | { op: 'replay'; terminalId: string }
+  | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
+
+/** How a pty exited. */
+export interface PtyExit {
+  exitCode: number | null;
+  signal: number | null;
+}
+
+/**
+ * The ptys of this instance, which run in its pty host. Output and exits are reported
+ * through the callbacks the implementation was built with.
+ */
+export interface InstancePtys {
+  /** Start a pty for a new session; resolves once it runs. */
+  spawn(session: Pick<TerminalSessionRecord, 'id' | 'shell' | 'cwd' | 'cols' | 'rows'>): Promise<void>;
+  has(terminalId: string): boolean;
+  ids(): string[];
+  readonly size: number;
+  /** Throws terminal_ended when the pty is gone. */
+  input(terminalId: string, data: string): void;
+  /** Throws terminal_ended when the pty is gone. */
+  resize(terminalId: string, cols: number, rows: number): void;
+  replay(terminalId: string): Promise<Replay>;
+  /** Kill the pty and wait until its end is recorded (SIGKILL after a grace time). */
+  end(terminalId: string, reason: ExitReason): Promise<void>;
 }

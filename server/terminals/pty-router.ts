@@ -1,46 +1,58 @@
 // Sends each pty operation to where the pty runs: this instance, or its owner.
-import type { Replay } from '../../common/protocol.js';
+import type { ExitReason, Replay } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from './errors.js';
-import type { LocalPtys } from './local-ptys.js';
-import type { PtyOps, ResizeResult } from './ports.js';
+import type { InstancePtys, OwnerOp, OwnerOps, ResizeResult } from './ports.js';
 
-/** What the owner runs itself: the terminal core's side of PtyOps. */
+/** What the owner runs itself: the terminal core's side of OwnerOps. */
 export interface OwnerHandlers {
   resize(terminalId: string, socketId: string, cols: number, rows: number): Promise<ResizeResult>;
   /** Records the end of a session that has no pty anywhere (an orphan). */
-  endOrphan(terminalId: string, reason: string): Promise<void>;
+  endOrphan(terminalId: string, reason: ExitReason): Promise<void>;
 }
 
-export class PtyRouter implements PtyOps {
-  /** Forwards to other instances; null while running alone (no Redis). */
-  remote: PtyOps | null = null;
-
+export class PtyRouter implements OwnerOps {
   constructor(
     private readonly serverId: string,
-    private readonly local: LocalPtys,
+    private readonly local: InstancePtys,
     private readonly here: OwnerHandlers,
+    /** Forwards to other instances; null while running alone (no Redis). */
+    private readonly remote: OwnerOps | null,
   ) {}
 
   async input(s: TerminalSessionRecord, data: string): Promise<void> {
-    if (this.isLocal(s)) return this.local.input(s.id, data);
-    return this.forward(s).input(s, data);
+    if (!this.isLocal(s)) return this.forward(s).input(s, data);
+    await this.serve({ op: 'input', terminalId: s.id, data });
   }
 
   async resize(s: TerminalSessionRecord, socketId: string, cols: number, rows: number): Promise<ResizeResult> {
-    if (this.isLocal(s)) return this.here.resize(s.id, socketId, cols, rows);
+    if (this.isLocal(s)) return this.serve({ op: 'resize', terminalId: s.id, socketId, cols, rows }) as Promise<ResizeResult>;
     return this.forward(s).resize(s, socketId, cols, rows);
   }
 
   async replay(s: TerminalSessionRecord): Promise<Replay> {
-    if (this.isLocal(s)) return this.local.replay(s.id);
+    if (this.isLocal(s)) return this.serve({ op: 'replay', terminalId: s.id }) as Promise<Replay>;
     return this.forward(s).replay(s);
   }
 
   async close(s: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void> {
     if (s.serverId !== this.serverId) return this.forward(s).close(s, reason);
-    if (this.local.has(s.id)) return this.local.end(s.id, reason);
-    return this.here.endOrphan(s.id, reason);
+    await this.serve({ op: 'close', terminalId: s.id, reason });
+  }
+
+  /** The owner side: runs an operation on one of this instance's terminals (local or forwarded). */
+  async serve(op: OwnerOp): Promise<unknown> {
+    switch (op.op) {
+      case 'input':
+        return this.local.input(op.terminalId, op.data);
+      case 'resize':
+        return this.here.resize(op.terminalId, op.socketId, op.cols, op.rows);
+      case 'replay':
+        return this.local.replay(op.terminalId);
+      case 'close':
+        if (this.local.has(op.terminalId)) return this.local.end(op.terminalId, op.reason);
+        return this.here.endOrphan(op.terminalId, op.reason);
+    }
   }
 
   private isLocal(s: TerminalSessionRecord): boolean {
@@ -49,7 +61,7 @@ export class PtyRouter implements PtyOps {
     return true;
   }
 
-  private forward(s: TerminalSessionRecord): PtyOps {
+  private forward(s: TerminalSessionRecord): OwnerOps {
     if (!this.remote) {
       throw new ServiceError('unavailable', `terminal ${s.id} runs on instance ${s.serverId}, which is not reachable`);
     }

@@ -1,7 +1,8 @@
 // The terminal core: create, list, attach, detach, input, resize, claim, close.
 // It knows nothing about socket.io or Redis: devices are reached through an EventSink,
-// ptys through PtyOps (local or on the owner instance), state through the registry,
-// the session store and the lock manager.
+// terminals through OwnerOps (run by their owner: this instance or another), this
+// instance's own ptys through InstancePtys, state through the registry, the session
+// store and the lock manager.
 import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
 import { audit } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
@@ -11,7 +12,7 @@ import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
 import { newSessionId } from '../sessions/session-id.js';
 import { VersionConflictError, type SessionPatch, type SessionStore, type TerminalSessionRecord } from '../sessions/types.js';
 import { notAttached, notFound, ServiceError } from './errors.js';
-import type { EventSink, PtyOps, ResizeResult } from './ports.js';
+import type { EventSink, InstancePtys, OwnerOps, ResizeResult } from './ports.js';
 import { toTerminalInfo } from './terminal-info.js';
 
 export interface Caller {
@@ -33,11 +34,10 @@ export interface TerminalServiceOptions {
   registry: UserTerminalRegistry;
   locks: LockManager;
   sink: EventSink;
-  ptys: PtyOps;
-  /** Start a pty on this instance for a new session. */
-  spawnLocal: (session: TerminalSessionRecord) => void;
-  /** Resize a pty on this instance (throws terminal_ended if it is gone). */
-  resizePty: (terminalId: string, cols: number, rows: number) => void;
+  /** Operations on any terminal, run by its owner (this instance or another). */
+  owner: OwnerOps;
+  /** This instance's own ptys: new terminals start here; the owner side resizes here. */
+  ptys: InstancePtys;
   logger: Logger;
 }
 
@@ -85,7 +85,7 @@ export class TerminalService {
         throw new ServiceError('limit_reached', `at most ${this.o.maxTerminalsPerUser} terminals per user`);
       }
       try {
-        this.o.spawnLocal(session);
+        await this.o.ptys.spawn(session);
       } catch (err) {
         await this.o.store.end(id, { exitCode: null, reason: 'spawn_failed' });
         throw err;
@@ -131,7 +131,7 @@ export class TerminalService {
     this.local(caller.socketId).set(terminalId, session);
     try {
       await this.o.registry.addSocket(terminalId, device);
-      const replay = await this.o.ptys.replay(session);
+      const replay = await this.o.owner.replay(session);
       const current = await this.ensurePrimary(terminalId);
       const devices = await this.broadcastDevices(terminalId);
       return { terminal: toTerminalInfo(current ?? session, devices.length), replay, devices };
@@ -148,31 +148,34 @@ export class TerminalService {
 
   async input(caller: Caller, terminalId: string, data: string): Promise<void> {
     const session = this.attached(caller.socketId, terminalId);
-    await this.o.ptys.input(session, data);
+    await this.o.owner.input(session, data);
     this.noteActivity(caller.socketId, terminalId);
   }
 
   async resize(caller: Caller, terminalId: string, cols: number, rows: number): Promise<ResizeResult> {
     const session = this.attached(caller.socketId, terminalId);
-    const result = await this.o.ptys.resize(session, caller.socketId, cols, rows);
+    const result = await this.o.owner.resize(session, caller.socketId, cols, rows);
     this.noteActivity(caller.socketId, terminalId);
     return result;
   }
 
   /**
    * Runs on the owner, for a device on any instance: under the resize lock, in order,
-   * the database (version + 1; the resizing device becomes primary: last writer wins),
-   * the cache (same write), the pty, then `terminal:primary` and `terminal:resized`.
+   * the database and cache (version + 1), the pty, then the resizing device becomes
+   * primary (last writer wins) through changePrimary, under the primary lock, the one
+   * writer of that fact (`terminal:primary`), then `terminal:resized` with the version
+   * the session has after both.
    */
   async applyResize(terminalId: string, socketId: string, cols: number, rows: number): Promise<ResizeResult> {
     return this.o.locks.withLock(
       'resize',
       terminalId,
       async () => {
-        const updated = await this.versioned(terminalId, () => ({ cols, rows, primarySocketId: socketId }));
-        this.o.resizePty(terminalId, cols, rows);
-        if (updated.before.primarySocketId !== socketId) await this.publishPrimary(updated.after);
-        const version = updated.after.version;
+        const resized = await this.versioned(terminalId, () => ({ cols, rows }));
+        this.o.ptys.resize(terminalId, cols, rows);
+        // Lock order is always resize, then primary (never the reverse): no deadlock.
+        const promoted = resized.after.primarySocketId === socketId ? null : await this.changePrimary(terminalId, () => socketId);
+        const version = (promoted ?? resized.after).version;
         this.o.sink.toTerminal(terminalId, 'terminal:resized', { terminalId, cols, rows, version });
         return { cols, rows, version };
       },
@@ -188,7 +191,7 @@ export class TerminalService {
 
   async close(caller: Caller, terminalId: string): Promise<void> {
     const session = await this.owned(caller.userId, terminalId);
-    await this.o.ptys.close(session, 'closed');
+    await this.o.owner.close(session, 'closed');
   }
 
   /**
@@ -209,7 +212,7 @@ export class TerminalService {
    * Called on the owner once a terminal has ended (its pty exited): record it, then
    * tell every device and instance.
    */
-  async finish(terminalId: string, exitCode: number | null, signal: number | null, reason: string): Promise<void> {
+  async finish(terminalId: string, exitCode: number | null, signal: number | null, reason: ExitReason): Promise<void> {
     const info = { exitCode, reason };
     const first = this.o.store.end(terminalId, info).then(
       (ended) => ({ ended }),
@@ -219,7 +222,7 @@ export class TerminalService {
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([first, new Promise<null>((r) => (timer = setTimeout(() => r(null), END_RECORD_GRACE_MS)))]);
     clearTimeout(timer);
-    await this.announceEnded(terminalId, { exitCode, signal, reason: reason as ExitReason });
+    await this.announceEnded(terminalId, { exitCode, signal, reason });
     if (outcome && 'ended' in outcome) {
       this.o.logger.info({ terminalId, exitCode, signal, reason, version: outcome.ended?.version }, 'terminal ended');
       audit(this.o.logger, 'terminal_ended', { terminalId, userId: outcome.ended?.userId, reason, exitCode, signal });
@@ -276,7 +279,7 @@ export class TerminalService {
     await Promise.all(
       [...remote.values()].map(async (s) => {
         try {
-          const replay = await this.o.ptys.replay(s);
+          const replay = await this.o.owner.replay(s);
           this.o.sink.toTerminal(s.id, 'terminal:output', { terminalId: s.id, data: '', offset: replay.end });
         } catch (err) {
           this.o.logger.debug({ err, terminalId: s.id }, 'output re-sync skipped');

@@ -227,22 +227,37 @@ describe('two instances', () => {
     }
   });
 
-  it('a graceful shutdown of the owner tells devices elsewhere, and only its own devices see server:shutdown', async () => {
+  it('a planned restart of the owner ends nothing: devices elsewhere are never told owner_lost and get output again', async () => {
     const d = await startServer({ serverId: 'server-d', dir: a.dir, env: env(redis.url) });
     const onD = await device(d, 'on-d');
     const onB = await device(b, 'on-b');
     const id = await create(onD);
     await onD.attach(id);
     await onB.attach(id);
-    expect(await d.stop()).toBe(0);
-    const exit = await onB.waitForEvent('terminal:exit', (p) => p.terminalId === id);
-    expect(exit.reason).toBe('shutdown');
-    expect(onD.events.some((e) => e.event === 'server:shutdown')).toBe(true);
+    await onB.call('terminal:input', { terminalId: id, data: 'echo before-$((1+1))\r' });
+    await onB.waitForOutput(id, 'before-2');
+
+    expect(await d.stop({ keepHost: true })).toBe(0);
+    expect(onD.events.find((e) => e.event === 'server:shutdown')?.payload).toMatchObject({ reason: 'restart' });
     expect(onB.events.some((e) => e.event === 'server:shutdown')).toBe(false);
     expect(onB.socket.connected).toBe(true);
-    const list = await onB.call('terminal:list', {});
-    expect(list.ok && list.terminals.some((t) => t.id === id)).toBe(false);
-  });
+    // B's owner-loss sweep (every 500 ms) sees server-d's heartbeat missing for longer
+    // than its TTL (2 s), which after a crash ends its terminals; the notice keeps them.
+    const kept = () => b.logs.filter((l) => l.msg === 'owner is restarting; its terminals are kept' && l.owner === 'server-d').length;
+    await eventually(() => kept() >= 7, 20_000, 'B to skip server-d for longer than a heartbeat TTL', 100);
+
+    const back = await startServer({ serverId: 'server-d', dir: a.dir, env: env(redis.url) });
+    try {
+      expect(back.logs.find((l) => l.msg === 'pty host found; terminals adopted')).toMatchObject({ adopted: 1 });
+      await onB.call('terminal:input', { terminalId: id, data: 'echo after-$((2+1))\r' });
+      await onB.waitForOutput(id, 'after-3');
+      expect(onB.events.some((e) => e.event === 'terminal:exit')).toBe(false);
+      const list = await onB.call('terminal:list', {});
+      expect(list.ok && list.terminals.find((t) => t.id === id)?.status).toBe('running');
+    } finally {
+      await back.stop();
+    }
+  }, 120_000);
 
   it('kill -9 of the owner: devices elsewhere get owner_lost, and nothing of its terminals is left in Redis', async () => {
     c = await startServer({ serverId: 'server-c', dir: a.dir, env: env(redis.url) });

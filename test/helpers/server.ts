@@ -11,6 +11,7 @@ import { hashPassword } from '../../server/auth/passwords.js';
 import { createPrismaClient } from '../../server/db/client.js';
 import { createUser } from '../../server/db/users.js';
 import { PROJECT_ROOT } from '../../server/paths.js';
+import { hostPaths, type HostPaths } from '../../server/pty-protocol/host-paths.js';
 import { eventually } from './eventually.js';
 
 export interface TestServer {
@@ -25,9 +26,18 @@ export interface TestServer {
   addUser(username: string, password: string): Promise<void>;
   /** Resolves with the first log line matching, waiting up to timeoutMs. */
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  /** SIGTERM and wait for exit; returns the exit code. */
-  stop(): Promise<number | null>;
+  /** The pty host's socket, pid file and log (it runs in its own process). */
+  host: HostPaths;
+  /**
+   * SIGTERM and wait for exit; returns the exit code. Then stops the server's pty host
+   * (ending its shells) and removes its directory, unless keepHost (a restart test).
+   */
+  stop(opts?: { keepHost?: boolean }): Promise<number | null>;
   kill9(): Promise<void>;
+  /** The pty host's pid, or null when none runs. */
+  hostPid(): number | null;
+  /** End the pty host (SIGTERM: it ends its shells), wait until it is gone, remove its directory. */
+  stopHost(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -42,8 +52,14 @@ export const TSX_LOADER = pathToFileURL(path.join(PROJECT_ROOT, 'node_modules/ts
 
 const running = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
+const hosts = new Set<HostPaths>();
 process.once('exit', () => {
   for (const p of running) p.kill('SIGKILL');
+  // Pty hosts are detached on purpose (they outlive their web server): end them here.
+  for (const h of hosts) {
+    const pid = readPid(h);
+    if (pid) signal(pid, 'SIGKILL');
+  }
   for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -53,6 +69,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   if (!process.env.PTYHUB_KEEP_TEST_DIRS) tempDirs.add(dir);
   const databaseUrl = `file:${path.join(dir, 'ptyhub.db')}`;
   const serverId = opts.serverId ?? `test-${randomUUID().slice(0, 8)}`;
+  const host = hostPaths({ SERVER_ID: serverId, PTY_HOST_SOCKET: path.join(dir, 'data', 'pty-host', `${serverId}.sock`) });
+  hosts.add(host);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: dir,
@@ -64,6 +82,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: 'debug',
     TERMINAL_CWD: dir,
+    PTY_HOST_SOCKET: host.socket,
     ...opts.env,
   };
   const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')], {
@@ -118,6 +137,21 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     }),
   ]);
   const port = Number(listening.port);
+  const stopHost = async () => {
+    const pid = readPid(host);
+    if (pid) {
+      signal(pid, 'SIGTERM');
+      await eventually(() => !isAlive(pid), 15_000, `pty host ${pid} of ${serverId} to exit`, 25);
+    }
+    // Instances sharing a directory share the socket folder: remove only this host's files.
+    for (const f of [host.socket, host.pidFile, host.logFile]) fs.rmSync(f, { force: true });
+    try {
+      fs.rmdirSync(path.dirname(host.socket));
+    } catch {
+      // another instance's host still uses it
+    }
+    hosts.delete(host);
+  };
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -135,17 +169,51 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
         await prisma.$disconnect();
       }
     },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
-      return exited;
+    host,
+    async stop(o = {}) {
+      let code = child.exitCode;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        code = await exited;
+      }
+      if (!o.keepHost) await stopHost();
+      return code;
     },
+    hostPid: () => readPid(host),
+    stopHost,
     async kill9() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGKILL');
       await exited;
     },
   };
+}
+
+function readPid(h: HostPaths): number | null {
+  try {
+    const pid = Number(fs.readFileSync(h.pidFile, 'utf8').trim());
+    return pid > 0 && isAlive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True while the process runs (a zombie awaiting its reaper counts as gone). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
 }
 
 /** Resolves once the server reports Redis ready and its registry back on Redis. */

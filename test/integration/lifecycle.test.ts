@@ -5,10 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { createPrismaClient } from '../../server/db/client.js';
 import { PROJECT_ROOT } from '../../server/paths.js';
 import { connect, login } from '../helpers/client.js';
-import { startServer, TSX_LOADER } from '../helpers/server.js';
+import { eventually } from '../helpers/eventually.js';
+import { isAlive, startServer, TSX_LOADER } from '../helpers/server.js';
 
 describe('lifecycle', () => {
-  it('reports health, and on SIGTERM tells devices, ends ptys and exits 0', async () => {
+  it('reports health; SIGTERM tells devices to reconnect and leaves the shells running; host:stop ends them', async () => {
     const server = await startServer();
     const health = await fetch(`${server.url}/healthz`);
     expect(health.status).toBe(200);
@@ -20,19 +21,40 @@ describe('lifecycle', () => {
     const c = await connect(server.url, { token: await login(server.url, 'alice', 'alice-password') });
     const created = await c.call('terminal:create', { cols: 80, rows: 24 });
     if (!created.ok) throw new Error('create failed');
-    await c.attach(created.terminal.id);
+    const id = created.terminal.id;
+    await c.attach(id);
+    // The shell, and a job it started: host:stop must leave neither behind.
+    await c.call('terminal:input', { terminalId: id, data: 'sleep 1000 & echo "PIDS-$$-$!-END"\r' });
+    const [, shellPid, jobPid] = /PIDS-(\d+)-(\d+)-END/.exec(await c.waitForOutput(id, /PIDS-\d+-\d+-END/))!.map(Number);
 
-    const exitCode = await server.stop();
+    const exitCode = await server.stop({ keepHost: true });
     expect(exitCode).toBe(0);
-    expect(c.events.find((e) => e.event === 'server:shutdown')).toBeTruthy();
-    expect(c.events.find((e) => e.event === 'terminal:exit')?.payload).toMatchObject({ reason: 'shutdown' });
+    expect(c.events.find((e) => e.event === 'server:shutdown')?.payload).toMatchObject({ reason: 'restart' });
+    expect(c.events.some((e) => e.event === 'terminal:exit')).toBe(false);
     c.close();
+    const hostPid = server.hostPid();
+    expect(hostPid).not.toBeNull();
+    expect([isAlive(shellPid!), isAlive(jobPid!)]).toEqual([true, true]);
 
     const prisma = createPrismaClient(server.databaseUrl);
-    const row = await prisma.terminalSession.findUniqueOrThrow({ where: { id: created.terminal.id } });
-    await prisma.$disconnect();
-    expect(row).toMatchObject({ status: 'ended', endReason: 'shutdown' });
-  });
+    try {
+      expect(await prisma.terminalSession.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'running' });
+      const stop = spawnSync(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/cli/host-stop.ts')], {
+        cwd: server.dir,
+        env: { PATH: process.env.PATH, SERVER_ID: server.serverId, DATABASE_URL: server.databaseUrl, PTY_HOST_SOCKET: server.host.socket },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(stop.stderr).toBe('');
+      expect(stop.status).toBe(0);
+      expect(stop.stdout).toContain('1 terminal(s) ended');
+      expect(await prisma.terminalSession.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'ended', endReason: 'shutdown' });
+    } finally {
+      await prisma.$disconnect();
+    }
+    await eventually(() => !isAlive(hostPid!) && !isAlive(shellPid!) && !isAlive(jobPid!), 10_000, 'host, shell and job to exit');
+    await server.stopHost();
+  }, 120_000);
 
   it('refuses to start with bad configuration, naming each bad variable', () => {
     const result = spawnSync(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')], {

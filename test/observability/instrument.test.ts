@@ -1,12 +1,12 @@
 // The seams' instrumentation against real components: Redis commands on a real
 // redis-server, lock waits and timeouts of the Redis lock manager, owner RPC latency and
-// timeouts between two OwnerRpc endpoints, and counters mirrored at scrape time.
+// timeouts between two ClusterChannel endpoints, and counters mirrored at scrape time.
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OwnerRpc } from '../../server/cluster/owner-rpc.js';
+import { ClusterChannel } from '../../server/cluster/cluster-channel.js';
 import { RedisLockManager } from '../../server/locks/redis-locks.js';
 import { LockTimeoutError } from '../../server/locks/types.js';
-import { meteredLocks, meteredPtyOps, timeRedisCommands } from '../../server/metrics/instrument.js';
+import { meteredLocks, meteredOwnerOps, timeRedisCommands } from '../../server/metrics/instrument.js';
 import { Metrics } from '../../server/metrics/metrics.js';
 import type { RedisConnectionManager } from '../../server/redis/types.js';
 import type { TerminalSessionRecord } from '../../server/sessions/types.js';
@@ -60,24 +60,26 @@ describe('instrumentation', () => {
   it('times forwarded operations by outcome and counts the owner not answering', async () => {
     const logger = pino({ level: 'silent' });
     // The owner answers replays at once and never answers input (a stuck owner).
-    const owner = new OwnerRpc({
+    const owner = new ClusterChannel({
       redis: manager,
       serverId: 'owner',
       logger,
       timeoutMs: 300,
+      onEvent: () => undefined,
       handle: (op) => (op.op === 'replay' ? Promise.resolve({ data: 'screen', offset: 6 }) : new Promise(() => {})),
     });
-    const caller = new OwnerRpc({
+    const caller = new ClusterChannel({
       redis: manager,
       serverId: 'caller',
       logger,
       timeoutMs: 300,
       onTimeout: (op) => metrics.ownerRpcTimeouts.inc({ op }),
+      onEvent: () => undefined,
       handle: () => Promise.reject(new Error('not an owner')),
     });
     await Promise.all([owner.start(), caller.start()]);
     try {
-      const ops = meteredPtyOps(caller, metrics);
+      const ops = meteredOwnerOps(caller, metrics);
       const session = { id: 't-remote', serverId: 'owner' } as TerminalSessionRecord;
       expect(await ops.replay(session)).toEqual({ data: 'screen', offset: 6 });
       await expect(ops.input(session, 'ls\r')).rejects.toMatchObject({ code: 'unavailable' });

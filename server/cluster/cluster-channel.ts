@@ -1,31 +1,52 @@
-// Forwards pty operations to the instance that owns the pty, over Redis pub/sub, and
-// serves the operations other instances forward to this one.
+// The one channel between instances (Redis pub/sub; documented in docs/redis-keys.md):
+// - owner RPC: forwards operations on a terminal to the instance that owns its pty, and
+//   serves the operations other instances forward to this one;
+// - cluster events, to every instance: a terminal has ended (drop local attachments).
 //
-// Every instance subscribes to one channel, `<prefix>rpc:<serverId>`, which carries both
-// requests for it and replies to its own requests. A device's requests are already
-// serialized by its socket's queue (one at a time, awaiting each reply), and one
-// channel is delivered in order, so the owner applies them in the order the device sent
-// them.
+// Every instance subscribes to `<prefix>rpc:<serverId>`, which carries both requests for
+// it and replies to its own requests, and to `<prefix>rpc`, the events for everyone. A
+// device's requests are already serialized by its socket's queue (one at a time,
+// awaiting each reply), and one channel is delivered in order, so the owner applies them
+// in the order the device sent them. Every message is validated (zod) on receipt.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import type { ErrorCode, Replay } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import { watchSubscriber } from '../redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from '../terminals/errors.js';
-import type { PtyOps, ResizeResult } from '../terminals/ports.js';
+import type { OwnerOps, ResizeResult } from '../terminals/ports.js';
 
-type Op =
-  | { op: 'input'; terminalId: string; data: string }
-  | { op: 'resize'; terminalId: string; socketId: string; cols: number; rows: number }
-  | { op: 'replay'; terminalId: string }
-  | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
+const id = z.string().min(1).max(200);
+const opSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('input'), terminalId: id, data: z.string() }),
+  z.object({ op: z.literal('resize'), terminalId: id, socketId: id, cols: z.number().int(), rows: z.number().int() }),
+  z.object({ op: z.literal('replay'), terminalId: id }),
+  z.object({ op: z.literal('close'), terminalId: id, reason: z.enum(['closed', 'idle']) }),
+]);
+export type Op = z.infer<typeof opSchema>;
 
-type Message =
-  | { kind: 'req'; id: string; from: string; deadline: number; body: Op }
-  | { kind: 'res'; id: string; ok: true; result: unknown }
-  | { kind: 'res'; id: string; ok: false; error: { code: ErrorCode; message: string } };
+const clusterEventSchema = z.discriminatedUnion('type', [
+  /** A terminal has ended (recorded by the sender): drop local attachments to it. */
+  z.object({ type: z.literal('terminal-ended'), terminalId: id }),
+]);
+export type ClusterEvent = z.infer<typeof clusterEventSchema>;
+
+const messageSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('req'), id, from: id, deadline: z.number(), body: opSchema }),
+  z.object({
+    kind: z.literal('res'),
+    id,
+    ok: z.boolean(),
+    result: z.unknown().optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  }),
+  z.object({ kind: z.literal('event'), from: id, event: clusterEventSchema }),
+]);
+type Message = z.infer<typeof messageSchema>;
+type Response = Extract<Message, { kind: 'res' }>;
 
 /** What the owner side does with a request: the local ptys (through the router). */
 export type LocalHandler = (op: Op) => Promise<unknown>;
@@ -41,7 +62,7 @@ export function rpcChannel(prefix: string, serverId: string): string {
   return `${prefix}rpc:${serverId}`;
 }
 
-export class OwnerRpc implements PtyOps {
+export class ClusterChannel implements OwnerOps {
   private readonly pending = new Map<string, Pending>();
   private subscriber: Redis | null = null;
 
@@ -50,6 +71,8 @@ export class OwnerRpc implements PtyOps {
       redis: RedisConnectionManager;
       serverId: string;
       handle: LocalHandler;
+      /** Events other instances sent to every instance (never our own). */
+      onEvent: (event: ClusterEvent) => void;
       logger: Logger;
       timeoutMs: number;
       /** A request the owner did not answer within timeoutMs (for metrics). */
@@ -61,17 +84,21 @@ export class OwnerRpc implements PtyOps {
     return rpcChannel(this.o.redis.prefix, serverId);
   }
 
+  private get everyone(): string {
+    return `${this.o.redis.prefix}rpc`;
+  }
+
   /**
    * Subscribe to this instance's channel (re-subscribed by ioredis after reconnects).
    * Waits for the subscription only while Redis is up, and at most `waitMs`.
    */
   async start(waitMs = 5000): Promise<void> {
-    const sub = this.o.redis.duplicate('owner-rpc', { offlineQueue: true });
+    const sub = this.o.redis.duplicate('cluster-channel', { offlineQueue: true });
     this.subscriber = sub;
     sub.on('message', (_channel: string, raw: string) => this.onMessage(raw));
-    watchSubscriber(sub, 'owner-rpc', { intervalMs: 5000, timeoutMs: this.o.timeoutMs, logger: this.o.logger });
-    const subscribed = sub.subscribe(this.channelOf(this.o.serverId)).catch((err: unknown) => {
-      this.o.logger.warn({ err }, 'owner rpc: subscribing failed; retried on reconnect');
+    watchSubscriber(sub, 'cluster-channel', { intervalMs: 5000, timeoutMs: this.o.timeoutMs, logger: this.o.logger });
+    const subscribed = sub.subscribe(this.channelOf(this.o.serverId), this.everyone).catch((err: unknown) => {
+      this.o.logger.warn({ err }, 'cluster channel: subscribing failed; retried on reconnect');
     });
     if (this.o.redis.state !== 'ready') return;
     let timer: NodeJS.Timeout | undefined;
@@ -89,7 +116,19 @@ export class OwnerRpc implements PtyOps {
     this.subscriber = null;
   }
 
-  // ---- PtyOps: the caller side ----
+  /** Tell every other instance; fire and forget (logged when Redis is unavailable). */
+  broadcast(event: ClusterEvent): void {
+    const message: Message = { kind: 'event', from: this.o.serverId, event };
+    let sent: Promise<number>;
+    try {
+      sent = this.o.redis.readyClient().publish(this.everyone, JSON.stringify(message));
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    sent.catch((err: unknown) => this.o.logger.warn({ err, event }, 'cluster event not sent (Redis unavailable)'));
+  }
+
+  // ---- OwnerOps: the caller side ----
 
   async input(s: TerminalSessionRecord, data: string): Promise<void> {
     await this.call(s.serverId, { op: 'input', terminalId: s.id, data });
@@ -142,26 +181,27 @@ export class OwnerRpc implements PtyOps {
   private onMessage(raw: string): void {
     let msg: Message;
     try {
-      msg = JSON.parse(raw) as Message;
+      msg = messageSchema.parse(JSON.parse(raw));
     } catch {
-      this.o.logger.warn('malformed rpc message ignored');
+      this.o.logger.warn('malformed cluster message ignored');
       return;
     }
     if (msg.kind === 'res') return this.settle(msg.id, msg);
     if (msg.kind === 'req') void this.serve(msg);
+    else if (msg.kind === 'event' && msg.from !== this.o.serverId) this.o.onEvent(msg.event);
   }
 
-  private settle(id: string, msg: Extract<Message, { kind: 'res' }>): void {
+  private settle(id: string, msg: Response): void {
     const p = this.pending.get(id);
     if (!p) return; // timed out already
     this.pending.delete(id);
     clearTimeout(p.timer);
-    if (msg.ok) p.resolve(msg.result);
-    else p.reject(new ServiceError(msg.error.code, msg.error.message));
+    if (msg.ok) p.resolve(msg.result ?? null);
+    else p.reject(new ServiceError((msg.error?.code ?? 'internal') as ErrorCode, msg.error?.message ?? 'failed'));
   }
 
   private async serve(req: Extract<Message, { kind: 'req' }>): Promise<void> {
-    let res: Extract<Message, { kind: 'res' }>;
+    let res: Response;
     // The caller has given up on a request this late (it answered its device with an
     // error), so applying it now would act on a request reported as failed. This relies
     // on instances' clocks agreeing to well within the timeout (NTP).

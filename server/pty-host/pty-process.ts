@@ -1,8 +1,8 @@
-// One running shell on this instance: the pty, its replay buffer, and output batching.
+// One running shell in the pty host: the pty, its replay buffer, and output batching.
 import os from 'node:os';
 import { spawn, type IPty } from 'node-pty';
 import type { Replay } from '../../common/protocol.js';
-import { ReplayBuffer } from './replay-buffer.js';
+import { ReplayBuffer } from '../terminals/replay-buffer.js';
 
 export interface PtyOptions {
   shell: string;
@@ -76,6 +76,20 @@ export class PtyProcess {
   snapshot(): Replay {
     this.flush();
     return this.replay.snapshot();
+  }
+
+  /** Stop reading (the web server is not keeping up); the shell blocks on a full pty. */
+  pause(): void {
+    if (!this.exited) this.pty.pause();
+  }
+
+  resume(): void {
+    if (!this.exited) this.pty.resume();
+  }
+
+  /** Offset just past the newest output, including unflushed output. */
+  get end(): number {
+    return this.replay.end + this.pendingChars;
   }
 
   kill(signal = 'SIGHUP'): void {

@@ -1,0 +1,74 @@
+// Entry point of the pty host process: owns this instance's ptys so that they outlive
+// the web server (restarts, upgrades, crashes). Started detached by the web server
+// (server/pty-host-client/launcher.ts) with the web server's environment and working
+// directory; ended by `npm run host:stop`, SIGTERM, or idling.
+import fs from 'node:fs';
+import net from 'node:net';
+import { CONFIG_KEYS, loadConfig, loadDotEnv } from '../config/env.js';
+import { createLogger } from '../log/logger.js';
+import { hostPaths } from '../pty-protocol/host-paths.js';
+import { PtyHostServer } from './host-server.js';
+import { shellEnvironment } from './pty-process.js';
+
+/** Set by the launcher: a pipe on which the host says `ready` (or `running`, if another host answers). */
+const READY_FD_KEY = 'PTY_HOST_READY_FD';
+const readyFd = process.env[READY_FD_KEY] ? Number(process.env[READY_FD_KEY]) : null;
+delete process.env[READY_FD_KEY];
+
+function tellLauncher(word: 'ready' | 'running'): void {
+  if (readyFd === null) return;
+  try {
+    fs.writeSync(readyFd, `${word}\n`);
+    fs.closeSync(readyFd);
+  } catch {
+    // the launcher is gone; nothing to tell
+  }
+}
+
+await loadDotEnv();
+const config = loadConfig();
+const logger = createLogger({ level: config.LOG_LEVEL, serverId: config.SERVER_ID, format: 'json' }).child({ component: 'pty-host' });
+const paths = hostPaths(config);
+
+// Another host already answering on the socket (two web servers starting at once)?
+const alive = await new Promise<boolean>((resolve) => {
+  const probe = net.connect(paths.socket);
+  probe.once('connect', () => (probe.destroy(), resolve(true)));
+  probe.once('error', () => resolve(false));
+});
+if (alive) {
+  logger.info({ socket: paths.socket }, 'a pty host already runs on this socket; exiting');
+  tellLauncher('running');
+  process.exit(0);
+}
+
+const host = new PtyHostServer({
+  socketPath: paths.socket,
+  serverId: config.SERVER_ID,
+  env: shellEnvironment(process.env, CONFIG_KEYS),
+  replayChars: config.REPLAY_BUFFER_CHARS,
+  killGraceMs: 2000,
+  idleExitMs: config.PTY_HOST_IDLE_EXIT_MS,
+  logger,
+  onStopped: () => exit(),
+});
+await host.listen();
+fs.writeFileSync(paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
+logger.info({ socket: paths.socket, pid: process.pid }, 'pty host listening');
+tellLauncher('ready');
+
+function exit(): void {
+  // Only our own pid file: a newer host may have replaced it.
+  try {
+    if (fs.readFileSync(paths.pidFile, 'utf8').trim() === String(process.pid)) fs.rmSync(paths.pidFile);
+  } catch {
+    // already gone
+  }
+  logger.info('pty host stopped');
+  process.exit(0);
+}
+
+// The web server's Ctrl-C reaches only its own process group; the host has its own.
+// SIGTERM/SIGINT sent to the host itself end its terminals, like `npm run host:stop`.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void host.stop().then(exit));
+process.on('SIGHUP', () => logger.info('SIGHUP ignored'));

@@ -1,0 +1,108 @@
+// Every pty of the host process: spawn, write, resize, replay, kill. Output leaves as
+// (terminal id, offset, text); the host's connection decides how to frame it.
+import type { Replay } from '../../common/protocol.js';
+import type { HostExit, HostTerminal } from '../pty-protocol/messages.js';
+import { PtyProcess } from './pty-process.js';
+
+export interface PtyTableOptions {
+  env: NodeJS.ProcessEnv;
+  replayChars: number;
+  /** How long a pty may take to exit after SIGHUP before it is sent SIGKILL. */
+  killGraceMs: number;
+  onOutput: (terminalId: string, offset: number, data: string) => void;
+  onExit: (exit: HostExit) => void;
+}
+
+export interface SpawnRequest {
+  id: string;
+  shell: string;
+  cwd: string;
+  cols: number;
+  rows: number;
+}
+
+interface Entry {
+  pty: PtyProcess;
+  exited: Promise<void>;
+}
+
+export class PtyTable {
+  private readonly ptys = new Map<string, Entry>();
+  private paused = false;
+
+  constructor(private readonly o: PtyTableOptions) {}
+
+  spawn(req: SpawnRequest): number {
+    if (this.ptys.has(req.id)) throw new Error(`terminal ${req.id} already runs here`);
+    let resolveExited!: () => void;
+    const exited = new Promise<void>((r) => (resolveExited = r));
+    const pty = new PtyProcess(
+      { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: this.o.env, replayChars: this.o.replayChars },
+      (data, offset) => this.o.onOutput(req.id, offset, data),
+      (exit) => {
+        this.ptys.delete(req.id);
+        this.o.onExit({ id: req.id, ...exit });
+        resolveExited();
+      },
+    );
+    if (this.paused) pty.pause();
+    this.ptys.set(req.id, { pty, exited });
+    return pty.pid;
+  }
+
+  has(id: string): boolean {
+    return this.ptys.has(id);
+  }
+
+  get size(): number {
+    return this.ptys.size;
+  }
+
+  list(): HostTerminal[] {
+    return [...this.ptys].map(([id, e]) => ({ id, pid: e.pty.pid, end: e.pty.end }));
+  }
+
+  write(id: string, data: string): void {
+    this.ptys.get(id)?.pty.write(data);
+  }
+
+  resize(id: string, cols: number, rows: number): void {
+    this.ptys.get(id)?.pty.resize(cols, rows);
+  }
+
+  /** The replay of a live terminal, or null when it has exited. */
+  replay(id: string): Replay | null {
+    return this.ptys.get(id)?.pty.snapshot() ?? null;
+  }
+
+  kill(id: string, signal: 'SIGHUP' | 'SIGKILL'): void {
+    this.ptys.get(id)?.pty.kill(signal);
+  }
+
+  /** SIGHUP, SIGKILL after the grace time; resolves once it has exited. */
+  async end(id: string): Promise<void> {
+    const entry = this.ptys.get(id);
+    if (!entry) return;
+    entry.pty.kill('SIGHUP');
+    const grace = setTimeout(() => entry.pty.kill('SIGKILL'), this.o.killGraceMs);
+    try {
+      await entry.exited;
+    } finally {
+      clearTimeout(grace);
+    }
+  }
+
+  async endAll(): Promise<void> {
+    await Promise.all([...this.ptys.keys()].map((id) => this.end(id)));
+  }
+
+  /** Flow control: stop reading every pty until the web server has caught up. */
+  setPaused(paused: boolean): void {
+    if (this.paused === paused) return;
+    this.paused = paused;
+    for (const { pty } of this.ptys.values()) {
+      if (paused) pty.pause();
+      else pty.resume();
+    }
+  }
+}

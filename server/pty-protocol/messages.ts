@@ -1,0 +1,59 @@
+// Control messages between the web server and its pty host (JSON in CONTROL frames),
+// validated on receipt by both sides.
+import { z } from 'zod';
+
+/**
+ * Bumped on any incompatible change. Both sides check it at connect: a web server never
+ * talks to a host built from other code (stop the old host with `npm run host:stop`).
+ */
+export const PTY_PROTOCOL_VERSION = 1;
+
+const id = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/);
+const size = { cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) };
+
+/** What a client says first. A `server` is the web server; `control` is `npm run host:stop`. */
+export const helloSchema = z.object({
+  t: z.literal('hello'),
+  version: z.number().int(),
+  role: z.enum(['server', 'control']),
+  serverId: z.string().min(1).max(64),
+});
+
+export const toHostSchema = z.discriminatedUnion('t', [
+  helloSchema,
+  z.object({ t: z.literal('spawn'), id, shell: z.string().min(1).max(4096), cwd: z.string().min(1).max(4096), ...size }),
+  z.object({ t: z.literal('resize'), id, ...size }),
+  z.object({ t: z.literal('replay'), id }),
+  z.object({ t: z.literal('kill'), id, signal: z.enum(['SIGHUP', 'SIGKILL']) }),
+  /** End every terminal, then exit (`npm run host:stop`). */
+  z.object({ t: z.literal('stop') }),
+]);
+export type ToHost = z.infer<typeof toHostSchema>;
+
+export const hostTerminalSchema = z.object({ id, pid: z.number().int(), end: z.number().int().min(0) });
+export const hostExitSchema = z.object({ id, exitCode: z.number().int().nullable(), signal: z.number().int().nullable() });
+export type HostTerminal = z.infer<typeof hostTerminalSchema>;
+export type HostExit = z.infer<typeof hostExitSchema>;
+
+export const fromHostSchema = z.discriminatedUnion('t', [
+  /**
+   * Accepted: the host's live terminals, and those that exited while no web server was
+   * connected (the web server records them as ended).
+   */
+  z.object({
+    t: z.literal('welcome'),
+    version: z.number().int(),
+    hostPid: z.number().int(),
+    terminals: z.array(hostTerminalSchema),
+    exited: z.array(hostExitSchema),
+  }),
+  /** Refused (version or SERVER_ID mismatch, another web server attached); says what to do. */
+  z.object({ t: z.literal('refused'), message: z.string() }),
+  z.object({ t: z.literal('ok') }),
+  z.object({ t: z.literal('error'), message: z.string() }),
+  /** A terminal's shell exited; `shutdown` when the host ended it because it is stopping. */
+  z.object({ t: z.literal('exit'), ...hostExitSchema.shape, shutdown: z.boolean() }),
+  /** Answer to `stop`: the terminals ended, and whether a web server was attached to record them. */
+  z.object({ t: z.literal('stopped'), ended: z.array(hostExitSchema), serverAttached: z.boolean() }),
+]);
+export type FromHost = z.infer<typeof fromHostSchema>;
