@@ -232,7 +232,9 @@ describe('while another process holds the SQLite write lock', () => {
 
       const h0 = Date.now();
       const health = await fetch(`${server.url}/healthz`);
-      expect(Date.now() - h0).toBeLessThan(1000);
+      // The probe gives up after 800 ms; the bound leaves room for a loaded machine and
+      // still tells a probe that waits for the lock (held until released below) apart.
+      expect(Date.now() - h0).toBeLessThan(3000);
       const report = (await health.json()) as { database: { ok: boolean; writable: boolean } };
       expect(report.database.ok).toBe(true);
       expect(report.database.writable).toBe(false);
