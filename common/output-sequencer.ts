@@ -15,10 +15,14 @@ export class OutputSequencer {
 
   constructor(private readonly deliver: (data: string) => void) {}
 
-  /** Apply the replay from an attach reply, then any output that arrived before it. */
-  reset(replay: Replay): void {
+  /**
+   * Apply the replay from an attach reply, then any output that arrived before it.
+   * `afterReplay` runs between the two (the replay is delivered, live output is not yet).
+   */
+  reset(replay: Replay, afterReplay?: () => void): void {
     this.next = replay.start;
     this.accept(replay.data, replay.start);
+    afterReplay?.();
     const queued = this.pending;
     this.pending = [];
     for (const e of queued) this.accept(e.data, e.offset);

@@ -120,6 +120,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
             return core.applyResize(op.terminalId, op.socketId, op.cols, op.rows);
           case 'replay':
             return ptys.replay(op.terminalId);
+          case 'status':
+            return ptys.status(op.terminalId);
           case 'close':
             return ptys.has(op.terminalId) ? ptys.end(op.terminalId, op.reason) : finish(op.terminalId, null, null, op.reason);
         }

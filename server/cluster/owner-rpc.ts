@@ -8,7 +8,7 @@
 // them.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { ErrorCode, Replay } from '../../common/protocol.js';
+import type { ErrorCode, Replay, TerminalStatus } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import { watchSubscriber } from '../redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../redis/types.js';
@@ -20,6 +20,7 @@ type Op =
   | { op: 'input'; terminalId: string; data: string }
   | { op: 'resize'; terminalId: string; socketId: string; cols: number; rows: number }
   | { op: 'replay'; terminalId: string }
+  | { op: 'status'; terminalId: string }
   | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
 
 type Message =
@@ -96,6 +97,10 @@ export class OwnerRpc implements PtyOps {
     return (await this.call(s.serverId, { op: 'replay', terminalId: s.id })) as Replay;
   }
 
+  async status(s: TerminalSessionRecord): Promise<TerminalStatus> {
+    return (await this.call(s.serverId, { op: 'status', terminalId: s.id })) as TerminalStatus;
+  }
+
   async close(s: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void> {
     await this.call(s.serverId, { op: 'close', terminalId: s.id, reason });
   }
@@ -157,7 +162,7 @@ export class OwnerRpc implements PtyOps {
     // The caller has given up on a request this late (it answered its device with an
     // error), so applying it now would act on a request reported as failed. This relies
     // on instances' clocks agreeing to well within the timeout (NTP).
-    if (Date.now() > req.deadline && req.body.op !== 'replay') {
+    if (Date.now() > req.deadline && req.body.op !== 'replay' && req.body.op !== 'status') {
       this.o.logger.warn({ op: req.body.op, from: req.from, lateMs: Date.now() - req.deadline }, 'expired rpc request dropped');
       return;
     }

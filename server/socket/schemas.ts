@@ -22,6 +22,15 @@ export const schemas = {
   'terminal:resize': z.strictObject({ terminalId, cols, rows }),
   'terminal:claim': z.strictObject({ terminalId }),
   'terminal:close': z.strictObject({ terminalId }),
+  'terminal:rename': z.strictObject({
+    terminalId,
+    // Control characters would reach other devices' tab bars and logs.
+    title: z
+      .string()
+      .transform((v) => v.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/\s+/g, ' ').trim())
+      .pipe(z.string().min(1, 'title must not be empty').max(LIMITS.maxTitleLength)),
+  }),
+  'terminal:status': z.strictObject({ terminalId }),
 } as const;
 
 export type EventName = keyof typeof schemas;

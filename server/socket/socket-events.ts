@@ -72,6 +72,8 @@ export function registerSocketEvents(
   on('terminal:resize', async (c, p) => service.resize(c, p.terminalId, p.cols, p.rows));
   on('terminal:claim', async (c, p) => service.claim(c, p.terminalId));
   on('terminal:close', async (c, p) => (await service.close(c, p.terminalId), {}));
+  on('terminal:rename', async (c, p) => service.rename(c, p.terminalId, p.title));
+  on('terminal:status', async (c, p) => ({ status: await service.status(c, p.terminalId) }));
 
   socket.on('disconnect', (reason) => {
     log.info({ reason }, 'socket disconnected');

@@ -1,5 +1,6 @@
 // The ptys this instance owns. Applies PtyOps for local terminals and reports exits.
-import type { Replay } from '../../common/protocol.js';
+import path from 'node:path';
+import type { Replay, TerminalStatus } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from './errors.js';
 import type { EventSink } from './ports.js';
@@ -19,6 +20,7 @@ export interface LocalPtysOptions {
 
 interface Entry {
   pty: PtyProcess;
+  shell: string;
   /** Set when we asked it to end, so the exit is reported with our reason. */
   reason: EndReason | null;
   ended: Promise<void>;
@@ -51,7 +53,7 @@ export class LocalPtys {
         void this.opts.onEnded(id, exit, entry?.reason ?? 'exited').finally(resolveEnded);
       },
     );
-    this.ptys.set(id, { pty, reason: null, ended });
+    this.ptys.set(id, { pty, shell: session.shell, reason: null, ended });
   }
 
   has(terminalId: string): boolean {
@@ -76,6 +78,12 @@ export class LocalPtys {
 
   replay(terminalId: string): Replay {
     return this.get(terminalId).pty.snapshot();
+  }
+
+  status(terminalId: string): TerminalStatus {
+    const entry = this.get(terminalId);
+    const foreground = entry.pty.foreground();
+    return { foreground, shellIdle: foreground === null || foreground === path.basename(entry.shell) };
   }
 
   /** Kill the pty and wait until its end is recorded (SIGKILL after the grace time). */

@@ -1,6 +1,6 @@
 // What the terminal core needs from the outside world, as interfaces, so it knows
 // nothing about socket.io or Redis.
-import type { Replay, ServerToClientEvents } from '../../common/protocol.js';
+import type { Replay, ServerToClientEvents, TerminalStatus } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 
 /** Delivers events to devices. Room broadcasts reach devices on every instance. */
@@ -36,6 +36,8 @@ export interface PtyOps {
    */
   resize(session: TerminalSessionRecord, socketId: string, cols: number, rows: number): Promise<ResizeResult>;
   replay(session: TerminalSessionRecord): Promise<Replay>;
+  /** What runs in the pty right now (its foreground process). */
+  status(session: TerminalSessionRecord): Promise<TerminalStatus>;
   /** End the terminal (kill its pty); resolves once it is recorded as ended. */
   close(session: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void>;
 }

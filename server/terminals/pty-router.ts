@@ -1,5 +1,5 @@
 // Sends each pty operation to where the pty runs: this instance, or its owner.
-import type { Replay } from '../../common/protocol.js';
+import type { Replay, TerminalStatus } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from './errors.js';
 import type { LocalPtys } from './local-ptys.js';
@@ -35,6 +35,11 @@ export class PtyRouter implements PtyOps {
   async replay(s: TerminalSessionRecord): Promise<Replay> {
     if (this.isLocal(s)) return this.local.replay(s.id);
     return this.forward(s).replay(s);
+  }
+
+  async status(s: TerminalSessionRecord): Promise<TerminalStatus> {
+    if (this.isLocal(s)) return this.local.status(s.id);
+    return this.forward(s).status(s);
   }
 
   async close(s: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void> {

@@ -2,7 +2,7 @@
 // It knows nothing about socket.io or Redis: devices are reached through an EventSink,
 // ptys through PtyOps (local or on the owner instance), state through the registry,
 // the session store and the lock manager.
-import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
+import type { DeviceSummary, ExitReason, Replay, TerminalInfo, TerminalStatus } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import type { LockManager } from '../locks/types.js';
 import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
@@ -57,7 +57,8 @@ export class TerminalService {
   async create(caller: Caller, req: { cols: number; rows: number; title?: string }): Promise<TerminalInfo> {
     // Creates of one user run one at a time on this instance, so the cap holds.
     return this.serialize(caller.userId, async () => {
-      const count = await this.o.store.countRunningForUser(caller.userId);
+      const running = await this.o.store.listRunningForUser(caller.userId);
+      const count = running.length;
       if (count >= this.o.maxTerminalsPerUser) {
         throw new ServiceError('limit_reached', `at most ${this.o.maxTerminalsPerUser} terminals per user`);
       }
@@ -65,7 +66,7 @@ export class TerminalService {
       const session = await this.o.store.create({
         id,
         userId: caller.userId,
-        title: req.title?.trim() || `Terminal ${count + 1}`,
+        title: req.title?.trim() || firstFreeTitle(running.map((s) => s.title)),
         shell: this.o.shell,
         cwd: this.o.cwd,
         cols: req.cols,
@@ -161,6 +162,24 @@ export class TerminalService {
     this.attached(caller.socketId, terminalId);
     const after = await this.changePrimary(terminalId, () => caller.socketId);
     return { socketId: caller.socketId, version: after?.version ?? (await this.current(terminalId)).version };
+  }
+
+  /**
+   * A versioned change like resize: the database (version + 1), then `terminal:renamed`
+   * to every device of the user (their tab bars list terminals they are not attached to).
+   */
+  async rename(caller: Caller, terminalId: string, title: string): Promise<{ title: string; version: number }> {
+    await this.owned(caller.userId, terminalId);
+    const { after } = await this.versioned(terminalId, (s) => (s.title === title ? null : { title }));
+    const event = { terminalId, title: after.title, version: after.version };
+    this.o.sink.toUser(caller.userId, caller.socketId, 'terminal:renamed', event);
+    return { title: after.title, version: after.version };
+  }
+
+  /** What runs in the terminal now, read on its owner (e.g. to confirm closing it). */
+  async status(caller: Caller, terminalId: string): Promise<TerminalStatus> {
+    const session = await this.owned(caller.userId, terminalId);
+    return this.o.ptys.status(session);
   }
 
   async close(caller: Caller, terminalId: string): Promise<void> {
@@ -381,6 +400,14 @@ export class TerminalService {
       if (this.creating.get(key) === run) this.creating.delete(key);
     }
   }
+}
+
+/** "Terminal N" with the smallest N no running terminal of the user is called. */
+function firstFreeTitle(taken: string[]): string {
+  const used = new Set(taken);
+  let n = 1;
+  while (used.has(`Terminal ${n}`)) n++;
+  return `Terminal ${n}`;
 }
 
 export function toDeviceSummary(d: DeviceInfo, primary: string | null): DeviceSummary {
