@@ -9,7 +9,7 @@ import { getDeviceId, getDeviceName, setDeviceName } from './device.js';
 import { h, logo, setData, setText } from './dom.js';
 import { endedSentence, plural } from './format.js';
 import type { Session, User } from './session.js';
-import { getFontSize, getHidden, setFontSize, setHidden } from './preferences.js';
+import { FONT_DEFAULT, getFontSize, getHidden, setFontSize, setHidden } from './preferences.js';
 import { SearchBar } from './search-bar.js';
 import { clearSession } from './session.js';
 import { storageGet, storageSet } from './storage.js';
@@ -275,7 +275,7 @@ export class Workspace implements ViewHost {
       const font = e.key === '+' || e.key === '=' ? 1 : e.key === '-' || e.key === '_' ? -1 : e.key === '0' && !e.shiftKey ? 0 : null;
       if (font !== null) {
         e.preventDefault(); // not the browser's page zoom
-        this.changeFontSize(font === 0 ? null : this.fontSize + font);
+        this.changeFontSize(font === 0 ? FONT_DEFAULT : this.fontSize + font);
         return true;
       }
       if (e.shiftKey && view && (e.code === 'KeyC' || e.code === 'KeyV' || e.code === 'KeyF')) {
@@ -309,8 +309,8 @@ export class Workspace implements ViewHost {
     return (this.activeId && this.views.get(this.activeId)) || null;
   }
 
-  private changeFontSize(size: number | null): void {
-    this.fontSize = setFontSize(size ?? Number.NaN);
+  private changeFontSize(size: number): void {
+    this.fontSize = setFontSize(size);
     for (const v of this.views.values()) v.setFontSize(this.fontSize);
     this.render();
   }

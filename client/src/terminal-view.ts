@@ -281,12 +281,12 @@ export class TerminalView {
     // answers until the replay is parsed (the empty write's callback runs after it).
     this.replaying++;
     seq.reset(r.replay, () => this.term.write('', () => this.replaying--));
-    this.showStarting(r.replay.end === 0);
     if (this.isEnded()) {
       this.writeBanner();
     } else {
       this.status = 'running';
     }
+    this.showStarting((seq.offset ?? 0) === 0);
     this.ctx.changed(this);
 
     // Take the size over when nobody has it, when this device just created the

@@ -30,10 +30,11 @@ export function registerAuthRoutes(
     const waitMs = throttle.retryAfterMs(req.ip, username);
     if (waitMs > 0) {
       req.log.warn({ username, ip: req.ip }, 'sign-in throttled');
+      const retryAfterSeconds = Math.ceil(waitMs / 1000);
       return reply
         .code(429)
-        .header('retry-after', String(Math.ceil(waitMs / 1000)))
-        .send({ error: { code: 'rate_limited', message: 'too many failed sign-ins; try again later' } });
+        .header('retry-after', String(retryAfterSeconds))
+        .send({ error: { code: 'rate_limited', message: 'too many failed sign-ins; try again later' }, retryAfterSeconds });
     }
     const result = await deps.auth.login(username, password);
     if (!result) {
