@@ -272,7 +272,8 @@ export class Workspace implements ViewHost {
     const view = this.activeView;
     if (e.ctrlKey && !e.altKey && !e.metaKey) {
       // Font size, remembered on this device: Ctrl + / Ctrl - / Ctrl 0.
-      const font = e.key === '+' || e.key === '=' ? 1 : e.key === '-' || e.key === '_' ? -1 : e.key === '0' && !e.shiftKey ? 0 : null;
+      // (Not Ctrl+Shift+-: that is Ctrl+_, undo in emacs and readline.)
+      const font = e.key === '+' || e.key === '=' ? 1 : e.key === '-' ? -1 : e.key === '0' && !e.shiftKey ? 0 : null;
       if (font !== null) {
         e.preventDefault(); // not the browser's page zoom
         this.changeFontSize(font === 0 ? FONT_DEFAULT : this.fontSize + font);
@@ -611,6 +612,7 @@ export class Workspace implements ViewHost {
     if (e.defaultPrevented) return;
     const t = e.target as HTMLElement | null;
     if (t?.closest('.xterm')) return; // the terminal's own handler saw it
+    if (t?.closest('input, textarea') && !e.altKey) return; // editing text: its keys (Ctrl+Shift+V...)
     this.handleShortcut(e);
   };
 
