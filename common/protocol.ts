@@ -77,6 +77,7 @@ export interface TerminalRef { terminalId: string }
 export interface InputPayload { terminalId: string; data: string }
 export interface ResizePayload { terminalId: string; cols: number; rows: number }
 export interface RenamePayload { terminalId: string; title: string }
+export interface DeviceRenamePayload { deviceName: string }
 
 export type CreateReply = Reply<{ terminal: TerminalInfo }>;
 export type ListReply = Reply<{ terminals: TerminalInfo[] }>;
@@ -85,6 +86,7 @@ export type EmptyReply = Reply<object>;
 export type ResizeReply = Reply<{ cols: number; rows: number; version: number }>;
 export type ClaimReply = Reply<{ socketId: string; version: number }>;
 export type RenameReply = Reply<{ title: string; version: number }>;
+export type DeviceRenameReply = Reply<{ deviceName: string }>;
 /** What runs in a terminal right now (read on the instance that owns its pty). */
 export interface TerminalStatus {
   /** Name of the foreground process of the pty (e.g. "vim"), or null if unknown. */
@@ -105,6 +107,7 @@ export interface ClientToServerEvents {
   'terminal:close': (p: TerminalRef, ack: (r: EmptyReply) => void) => void;
   'terminal:rename': (p: RenamePayload, ack: (r: RenameReply) => void) => void;
   'terminal:status': (p: TerminalRef, ack: (r: StatusReply) => void) => void;
+  'device:rename': (p: DeviceRenamePayload, ack: (r: DeviceRenameReply) => void) => void;
 }
 
 // ---- server -> client ----

@@ -591,10 +591,11 @@ export class Workspace implements ViewHost {
       done = true;
       input.replaceWith(this.deviceBtn);
       if (save && input.value.trim() !== this.conn.deviceName) {
-        // The new name takes a fresh connection: keep the size of the terminals we control.
-        for (const v of this.views.values()) v.keepControl();
         const name = setDeviceName(input.value);
-        this.conn.setDeviceName(name);
+        void this.conn.setDeviceName(name).then((r) => {
+          // Offline: the next connection's handshake carries the name.
+          if (!r.ok && this.conn.connected) this.notify(`Could not rename this device: ${r.error.message}`, 'error');
+        });
       }
       this.render();
     };

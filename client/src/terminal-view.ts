@@ -216,11 +216,6 @@ export class TerminalView {
     this.fitToWindow();
   }
 
-  /** Keep control of the size across the next re-attach (e.g. a reconnect we caused). */
-  keepControl(): void {
-    if (this.isPrimary) this.claimAfterAttach = true;
-  }
-
   setActive(active: boolean): void {
     this.pane.classList.toggle('active', active);
     this.pane.setAttribute('aria-hidden', active ? 'false' : 'true');

@@ -94,15 +94,7 @@ export class TerminalService {
 
   async attach(caller: Caller, terminalId: string): Promise<{ terminal: TerminalInfo; replay: Replay; devices: DeviceSummary[] }> {
     const session = await this.owned(caller.userId, terminalId);
-    const device: DeviceInfo = {
-      socketId: caller.socketId,
-      deviceId: caller.deviceId,
-      deviceName: caller.deviceName,
-      serverId: this.o.serverId,
-      userId: caller.userId,
-      connectedAt: caller.connectedAt,
-      lastPingAt: Date.now(),
-    };
+    const device = this.deviceOf(caller, Date.now());
     // Join the room before taking the replay, so no output falls between the two;
     // output already in the replay is dropped by the client's OutputSequencer.
     this.o.sink.join(caller.socketId, terminalId);
@@ -182,6 +174,15 @@ export class TerminalService {
     return this.o.ptys.status(session);
   }
 
+  /** A device took a new name: every terminal it is attached to lists it under that name. */
+  async deviceRenamed(caller: Caller): Promise<void> {
+    const device = this.deviceOf(caller, this.lastPing.get(caller.socketId) ?? caller.connectedAt);
+    for (const terminalId of [...(this.attachments.get(caller.socketId)?.keys() ?? [])]) {
+      await this.o.registry.addSocket(terminalId, device); // overwrites the socket's device entry
+      await this.broadcastDevices(terminalId);
+    }
+  }
+
   async close(caller: Caller, terminalId: string): Promise<void> {
     const session = await this.owned(caller.userId, terminalId);
     await this.o.ptys.close(session, 'closed');
@@ -251,6 +252,18 @@ export class TerminalService {
     let terms = this.attachments.get(socketId);
     if (!terms) this.attachments.set(socketId, (terms = new Map()));
     return terms;
+  }
+
+  private deviceOf(caller: Caller, lastPingAt: number): DeviceInfo {
+    return {
+      socketId: caller.socketId,
+      deviceId: caller.deviceId,
+      deviceName: caller.deviceName,
+      serverId: this.o.serverId,
+      userId: caller.userId,
+      connectedAt: caller.connectedAt,
+      lastPingAt,
+    };
   }
 
   private async undoAttach(socketId: string, terminalId: string): Promise<void> {

@@ -139,19 +139,31 @@ describe('two devices on one terminal', () => {
     await b.waitForFunction(() => document.querySelector('.tab[data-active="true"] .tab-title')?.textContent === 'build');
   });
 
-  it('keeps the keyboard in the terminal after "Fit to this window", and control after a device rename', async () => {
+  it('keeps the keyboard in the terminal after "Fit to this window"; renaming the device keeps its connection and control', async () => {
     await b.locator('.fit-btn').click();
     await b.waitForSelector('.info-control[data-primary="true"]');
     await b.keyboard.type('echo fit-focus-$((2*4))');
     await b.keyboard.press('Enter');
     await waitForScreen(a, 'fit-focus-8');
 
+    // Record every connection state and control change B goes through from here on.
+    await b.evaluate(() => {
+      const seen: string[] = ((window as unknown as { seen: string[] }).seen = []);
+      const status = document.querySelector('#status')!;
+      const control = document.querySelector('.info-control')!;
+      new MutationObserver(() => seen.push(`${status.getAttribute('data-state')}/${control.getAttribute('data-primary')}`)).observe(
+        document.querySelector('.workspace')!,
+        { attributes: true, subtree: true, attributeFilter: ['data-state', 'data-primary'] },
+      );
+    });
     await b.locator('.device-name').click();
     await b.locator('.device-input').fill('Tablet');
     await b.keyboard.press('Enter');
     await a.waitForFunction(() => document.querySelector('.info-control')?.textContent === 'Sized by Tablet');
-    await b.waitForSelector('#status[data-state="connected"]');
-    await b.waitForSelector('.info-control[data-primary="true"]');
+    expect(await b.locator('.device-name').textContent()).toBe('Tablet');
+    const seen = await b.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    expect(seen.filter((s) => s !== 'connected/true')).toEqual([]);
+    expect(await b.locator('.info-control').getAttribute('data-primary')).toBe('true');
   });
 
   it('shows the cursor, not an empty bottom, when viewing a larger terminal', async () => {

@@ -91,6 +91,28 @@ describe('terminal:rename', () => {
   });
 });
 
+describe('device:rename', () => {
+  it('renames a device without reconnecting it: its terminals list the new name, it stays primary', async () => {
+    const tablet = await client(a);
+    const { id } = await create(tablet);
+    expect((await tablet.attach(id)).ok).toBe(true);
+    const other = await client(b);
+    expect((await other.attach(id)).ok).toBe(true);
+    const claimed = await tablet.call('terminal:claim', { terminalId: id });
+    expect(claimed.ok).toBe(true);
+    const socketId = tablet.socket.id;
+
+    const r = await tablet.call('device:rename', { deviceName: ' Tablet\u0007 ' });
+    expect(r).toEqual({ ok: true, deviceName: 'Tablet' });
+    const e = await other.waitForEvent('terminal:devices', (p) => p.terminalId === id && p.devices.some((d: { deviceName: string }) => d.deviceName === 'Tablet'));
+    expect(e.devices.find((d: { socketId: string }) => d.socketId === socketId)).toMatchObject({ deviceName: 'Tablet', primary: true });
+    expect(tablet.socket.connected && tablet.socket.id).toBe(socketId);
+
+    const tooLong = await tablet.call('device:rename', { deviceName: 'x'.repeat(101) });
+    expect(tooLong.ok ? 'ok' : tooLong.error.code).toBe('bad_request');
+  });
+});
+
 describe('terminal:status', () => {
   it('names the foreground program, also through another instance', async () => {
     const owner = await client(a);
