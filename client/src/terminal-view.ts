@@ -146,7 +146,8 @@ export class TerminalView {
     this.term.loadAddon(new WebLinksAddon());
     this.term.loadAddon(this.search);
     this.term.open(this.host);
-    setData(this.pane, 'renderer', loadWebgl(this.term) ? 'webgl' : 'dom');
+    const webgl = loadWebgl(this.term, () => setData(this.pane, 'renderer', 'dom'));
+    setData(this.pane, 'renderer', webgl ? 'webgl' : 'dom');
     this.answers = new QueryAnswers(this.term);
     this.term.onData((data) => {
       // xterm answering a terminal query, not typing: never from a replay, and only
@@ -606,11 +607,14 @@ export class TerminalView {
 }
 
 /** The WebGL renderer where the browser can; xterm's DOM renderer otherwise. */
-function loadWebgl(term: Terminal): boolean {
+function loadWebgl(term: Terminal, onFallback: () => void): boolean {
   try {
     const webgl = new WebglAddon();
     // The GPU took the context back (driver reset, too many contexts): back to the DOM.
-    webgl.onContextLoss(() => webgl.dispose());
+    webgl.onContextLoss(() => {
+      webgl.dispose();
+      onFallback();
+    });
     term.loadAddon(webgl);
     return true;
   } catch {
