@@ -13,8 +13,10 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# Dependencies first, so source changes do not reinstall them.
+# Dependencies first, so source changes do not reinstall them. (The stub is a local
+# package that package.json's overrides point to; see README "Quick start".)
 COPY package.json package-lock.json ./
+COPY scripts/stubs ./scripts/stubs
 RUN npm ci --no-audit --no-fund
 
 COPY . .

@@ -26,11 +26,15 @@ export class OutputSequencer {
     private readonly onGap?: (gap: { expected: number; got: number }) => void,
   ) {}
 
-  /** Apply the replay from an attach reply, then any output that arrived before it. */
-  reset(replay: Replay): void {
+  /**
+   * Apply the replay from an attach reply, then any output that arrived before it.
+   * `afterReplay` runs between the two (the replay is delivered, live output is not yet).
+   */
+  reset(replay: Replay, afterReplay?: () => void): void {
     this.stalled = false;
     this.next = replay.start;
     this.accept(replay.data, replay.start);
+    afterReplay?.();
     this.drainPending();
   }
 

@@ -76,6 +76,8 @@ export interface CreatePayload { cols: number; rows: number; title?: string }
 export interface TerminalRef { terminalId: string }
 export interface InputPayload { terminalId: string; data: string }
 export interface ResizePayload { terminalId: string; cols: number; rows: number }
+export interface RenamePayload { terminalId: string; title: string }
+export interface DeviceRenamePayload { deviceName: string }
 
 export type CreateReply = Reply<{ terminal: TerminalInfo }>;
 export type ListReply = Reply<{ terminals: TerminalInfo[] }>;
@@ -83,6 +85,16 @@ export type AttachReply = Reply<{ terminal: TerminalInfo; replay: Replay; device
 export type EmptyReply = Reply<object>;
 export type ResizeReply = Reply<{ cols: number; rows: number; version: number }>;
 export type ClaimReply = Reply<{ socketId: string; version: number }>;
+export type RenameReply = Reply<{ title: string; version: number }>;
+export type DeviceRenameReply = Reply<{ deviceName: string }>;
+/** What runs in a terminal right now (read on the instance that owns its pty). */
+export interface TerminalStatus {
+  /** Name of the foreground process of the pty (e.g. "vim"), or null if unknown. */
+  foreground: string | null;
+  /** Whether that is the terminal's shell itself (nothing else is running). */
+  shellIdle: boolean;
+}
+export type StatusReply = Reply<{ status: TerminalStatus }>;
 
 export interface ClientToServerEvents {
   'terminal:create': (p: CreatePayload, ack: (r: CreateReply) => void) => void;
@@ -93,6 +105,9 @@ export interface ClientToServerEvents {
   'terminal:resize': (p: ResizePayload, ack: (r: ResizeReply) => void) => void;
   'terminal:claim': (p: TerminalRef, ack: (r: ClaimReply) => void) => void;
   'terminal:close': (p: TerminalRef, ack: (r: EmptyReply) => void) => void;
+  'terminal:rename': (p: RenamePayload, ack: (r: RenameReply) => void) => void;
+  'terminal:status': (p: TerminalRef, ack: (r: StatusReply) => void) => void;
+  'device:rename': (p: DeviceRenamePayload, ack: (r: DeviceRenameReply) => void) => void;
 }
 
 // ---- server -> client ----
@@ -112,6 +127,7 @@ export interface ExitEvent {
   reason: ExitReason;
 }
 export interface ResizedEvent { terminalId: string; cols: number; rows: number; version: number }
+export interface RenamedEvent { terminalId: string; title: string; version: number }
 export interface PrimaryEvent { terminalId: string; socketId: string | null; deviceId: string | null; version: number }
 export interface DevicesEvent { terminalId: string; devices: DeviceSummary[] }
 export interface ServerShutdownEvent { serverId: string; reason: string }
@@ -122,6 +138,7 @@ export interface ServerToClientEvents {
   'terminal:output': (e: OutputEvent) => void;
   'terminal:exit': (e: ExitEvent) => void;
   'terminal:resized': (e: ResizedEvent) => void;
+  'terminal:renamed': (e: RenamedEvent) => void;
   'terminal:primary': (e: PrimaryEvent) => void;
   'terminal:devices': (e: DevicesEvent) => void;
   'terminal:created': (e: CreatedEvent) => void;

@@ -8,6 +8,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** From a 429: how long until the server accepts another attempt. */
+    readonly retryAfterSeconds: number | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -33,11 +35,14 @@ async function call<T>(path: string, init: RequestInit & { token?: string } = {}
     // non-JSON body (proxy error page, etc.)
   }
   if (!res.ok) {
-    const err = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    const b = body as { error?: { code?: unknown; message?: unknown; retryAfterSeconds?: unknown } } | null;
+    const err = b?.error;
+    const retryAfter = typeof err?.retryAfterSeconds === 'number' ? err.retryAfterSeconds : Number(res.headers.get('retry-after'));
     throw new ApiError(
       res.status,
       typeof err?.code === 'string' ? err.code : `http_${res.status}`,
       typeof err?.message === 'string' && err.message ? err.message : `Request failed (${res.status} ${res.statusText})`,
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null,
     );
   }
   return body as T;

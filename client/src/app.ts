@@ -3,10 +3,14 @@
 import type { TerminalInfo } from '../../common/protocol.js';
 import * as api from './api.js';
 import { Connection, type ConnState } from './connection.js';
+import { showMenu } from './context-menu.js';
+import { choose } from './dialog.js';
 import { getDeviceId, getDeviceName, setDeviceName } from './device.js';
 import { h, logo, setData, setText } from './dom.js';
 import { endedSentence, plural } from './format.js';
 import type { Session, User } from './session.js';
+import { FONT_DEFAULT, getFontSize, getHidden, setFontSize, setHidden } from './preferences.js';
+import { SearchBar } from './search-bar.js';
 import { clearSession } from './session.js';
 import { storageGet, storageSet } from './storage.js';
 import { TabBar } from './tabs.js';
@@ -42,6 +46,12 @@ export class Workspace implements ViewHost {
   private renderQueued = false;
   private resizeTimer: ReturnType<typeof setTimeout> | undefined;
   private lastOfflineNotice = 0;
+  fontSize = getFontSize();
+  /** Terminals hidden on this device (still running), with what the last list said. */
+  private readonly hidden = getHidden();
+  private readonly hiddenInfo = new Map<string, TerminalInfo>();
+  private readonly hiddenBtn: HTMLButtonElement;
+  private readonly searchBar = new SearchBar();
 
   private readonly tabBar: TabBar;
   private readonly area: HTMLElement;
@@ -69,7 +79,18 @@ export class Workspace implements ViewHost {
     private readonly session: Session,
     private readonly events: WorkspaceEvents,
   ) {
-    this.tabBar = new TabBar({ select: (id) => this.activate(id, true), close: (id) => void this.closeTab(id) });
+    this.tabBar = new TabBar({
+      select: (id) => this.activate(id, true),
+      close: (id) => void this.closeTab(id),
+      rename: (id, title) => void this.renameTerminal(id, title),
+    });
+    this.hiddenBtn = h('button', {
+      class: 'hidden-list ghost',
+      type: 'button',
+      title: 'Terminals hidden on this device (still running)',
+      hidden: true,
+      onclick: (e: Event) => this.showHiddenMenu(e.currentTarget as HTMLElement),
+    });
     this.newBtn = h(
       'button',
       {
@@ -86,7 +107,7 @@ export class Workspace implements ViewHost {
       'header',
       { class: 'topbar' },
       h('div', { class: 'brand', title: 'ptyhub' }, logo('logo'), h('span', { class: 'brand-name' }, 'ptyhub')),
-      h('div', { class: 'tabs-wrap' }, this.tabBar.el, this.newBtn),
+      h('div', { class: 'tabs-wrap' }, this.tabBar.el, this.newBtn, this.hiddenBtn),
       h(
         'div',
         { class: 'user' },
@@ -104,7 +125,7 @@ export class Workspace implements ViewHost {
       h('div', { class: 'empty-hint' }, h('kbd', {}, 'Alt'), '+', h('kbd', {}, 'Shift'), '+', h('kbd', {}, 'T')),
     );
     this.connBanner = h('div', { class: 'conn-banner', role: 'status' });
-    this.area = h('main', { class: 'terminals' }, this.empty, this.connBanner);
+    this.area = h('main', { class: 'terminals' }, this.empty, this.connBanner, this.searchBar.el);
 
     this.statusLabel = h('span', { class: 'label' }, CONN_LABELS.connecting);
     this.statusEl = h(
@@ -131,7 +152,11 @@ export class Workspace implements ViewHost {
           class: 'link fit-btn',
           type: 'button',
           title: 'Make this window control the terminal size',
-          onclick: () => void this.activeView?.takeControl(),
+          onclick: () => {
+            // The click moved the focus to this button: give it back to the terminal.
+            this.activeView?.focus();
+            void this.activeView?.takeControl();
+          },
         },
         'Fit to this window',
       ),
@@ -230,7 +255,40 @@ export class Workspace implements ViewHost {
     }
   }
 
+  contextMenu(view: TerminalView, e: MouseEvent): void {
+    e.preventDefault();
+    const selection = view.selection;
+    showMenu(e.clientX, e.clientY, [
+      { label: 'Copy', hint: 'Ctrl+Shift+C', disabled: !selection, run: () => void this.copy(view) },
+      { label: 'Paste', hint: 'Ctrl+Shift+V', disabled: view.status !== 'running' || !navigator.clipboard?.readText, run: () => void this.pasteInto(view) },
+      { label: 'Select all', run: () => view.selectAll() },
+      { label: 'Find…', hint: 'Ctrl+Shift+F', run: () => this.searchBar.open(view) },
+      { label: 'Rename terminal…', disabled: view.status !== 'running', run: () => this.tabBar.startRename(view.id, view.title) },
+      { label: view.status === 'ended' ? 'Close tab' : 'Close terminal…', run: () => void this.closeTab(view.id) },
+    ]);
+  }
+
   handleShortcut(e: KeyboardEvent): boolean {
+    const view = this.activeView;
+    if (e.ctrlKey && !e.altKey && !e.metaKey) {
+      // Font size, remembered on this device: Ctrl + / Ctrl - / Ctrl 0.
+      // (Not Ctrl+Shift+-: that is Ctrl+_, undo in emacs and readline.)
+      const font = e.key === '+' || e.key === '=' ? 1 : e.key === '-' ? -1 : e.key === '0' && !e.shiftKey ? 0 : null;
+      if (font !== null) {
+        e.preventDefault(); // not the browser's page zoom
+        this.changeFontSize(font === 0 ? FONT_DEFAULT : this.fontSize + font);
+        return true;
+      }
+      if (e.shiftKey && view && (e.code === 'KeyC' || e.code === 'KeyV' || e.code === 'KeyF')) {
+        if (e.code === 'KeyV' && !navigator.clipboard?.readText) return true; // xterm ignores it; the browser pastes
+        e.preventDefault();
+        if (e.code === 'KeyC') void this.copy(view);
+        else if (e.code === 'KeyV') void this.pasteInto(view);
+        else this.searchBar.open(view);
+        return true;
+      }
+      return false;
+    }
     if (!e.altKey || !e.shiftKey || e.ctrlKey || e.metaKey) return false;
     if (e.code === 'KeyT') {
       void this.createTerminal();
@@ -252,13 +310,48 @@ export class Workspace implements ViewHost {
     return (this.activeId && this.views.get(this.activeId)) || null;
   }
 
+  private changeFontSize(size: number): void {
+    this.fontSize = setFontSize(size);
+    for (const v of this.views.values()) v.setFontSize(this.fontSize);
+    this.render();
+  }
+
+  private async copy(view: TerminalView): Promise<void> {
+    const text = view.selection;
+    if (!text) return;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      this.notify('Could not copy: the browser refused access to the clipboard.', 'error');
+    }
+  }
+
+  private async pasteInto(view: TerminalView): Promise<void> {
+    let text: string;
+    try {
+      text = await navigator.clipboard.readText();
+    } catch {
+      this.notify('Could not paste: the browser refused access to the clipboard (try Ctrl+V).', 'error');
+      return;
+    }
+    if (text) view.paste(text);
+    view.focus();
+  }
+
   /** After every (re)connect: list, add terminals opened elsewhere, (re)attach all. */
   private async syncTerminals(reattachAll: boolean): Promise<void> {
     const r = await this.conn.request('terminal:list', {});
     if (this.destroyed || !this.conn.connected) return;
     const added: TerminalView[] = [];
     if (r.ok) {
-      for (const t of r.terminals) if (!this.views.has(t.id)) added.push(this.addView(t));
+      this.hiddenInfo.clear();
+      for (const t of r.terminals) {
+        if (this.hidden.has(t.id)) this.hiddenInfo.set(t.id, t);
+        else if (!this.views.has(t.id)) added.push(this.addView(t));
+      }
+      // Forget hidden terminals that have ended.
+      for (const id of this.hidden) if (!this.hiddenInfo.has(id)) this.hidden.delete(id);
+      setHidden(this.hidden);
     } else {
       this.notify(`Could not list your terminals: ${r.error.message}`, 'error');
     }
@@ -292,7 +385,7 @@ export class Workspace implements ViewHost {
     this.creating = true;
     this.render();
     try {
-      const size = this.activeView?.fittedSize ?? measureFit(this.area);
+      const size = this.activeView?.fittedSize ?? measureFit(this.area, this.fontSize);
       const r = await this.conn.request('terminal:create', size);
       if (this.destroyed) return;
       if (!r.ok) {
@@ -314,6 +407,11 @@ export class Workspace implements ViewHost {
     }
   }
 
+  /**
+   * Closing a running terminal asks first: "Hide on this device" (it keeps running, and
+   * other devices keep it) or "End for everyone" (its shell is killed). The question
+   * names the program in the foreground, if it is not the shell.
+   */
   private async closeTab(id: string): Promise<void> {
     const view = this.views.get(id);
     if (!view || this.closing.has(id)) return;
@@ -324,6 +422,23 @@ export class Workspace implements ViewHost {
       }
       this.closing.add(id);
       try {
+        const s = await this.conn.request('terminal:status', { terminalId: id });
+        if (this.destroyed || view.isEnded()) return;
+        const busy = s.ok && !s.status.shellIdle ? s.status.foreground : null;
+        const name = view.displayTitle;
+        const choice = await choose(
+          busy ? `“${busy}” is running in “${name}”` : `Close “${name}”?`,
+          busy
+            ? `Ending the terminal stops ${busy} on every device. Hiding it keeps it running; this device can show it again later.`
+            : 'Ending the terminal stops its shell on every device. Hiding it keeps it running; this device can show it again later.',
+          [
+            { id: 'cancel', label: 'Cancel', kind: 'ghost', default: !!busy },
+            { id: 'hide', label: 'Hide on this device', kind: 'ghost' },
+            { id: 'end', label: 'End for everyone', kind: 'danger', default: !busy },
+          ],
+        );
+        if (choice === 'hide') await this.hideTerminal(view);
+        if (choice !== 'end' || this.destroyed || view.isEnded()) return;
         const r = await this.conn.request('terminal:close', { terminalId: id });
         if (!r.ok && r.error.code !== 'terminal_ended' && r.error.code !== 'not_found') {
           this.notify(`Could not close the terminal: ${r.error.message}`, 'error');
@@ -334,6 +449,47 @@ export class Workspace implements ViewHost {
       }
     }
     this.removeView(id);
+  }
+
+  private async hideTerminal(view: TerminalView): Promise<void> {
+    this.hidden.add(view.id);
+    setHidden(this.hidden);
+    this.hiddenInfo.set(view.id, view.info);
+    this.removeView(view.id);
+    // Stop receiving its output; its other devices and its shell are not affected.
+    await this.conn.request('terminal:detach', { terminalId: view.id });
+  }
+
+  private showHiddenMenu(anchor: HTMLElement): void {
+    const r = anchor.getBoundingClientRect();
+    showMenu(
+      r.left,
+      r.bottom + 4,
+      [...this.hiddenInfo.values()].map((t) => ({ label: `Show “${t.title}”`, run: () => void this.unhide(t.id) })),
+    );
+  }
+
+  private async unhide(id: string): Promise<void> {
+    const info = this.hiddenInfo.get(id);
+    this.hidden.delete(id);
+    this.hiddenInfo.delete(id);
+    setHidden(this.hidden);
+    if (!info || this.views.has(id)) return;
+    const view = this.addView(info);
+    this.activate(id, true);
+    await view.attach();
+  }
+
+  private async renameTerminal(id: string, title: string): Promise<void> {
+    const view = this.views.get(id);
+    const clean = title.replace(/\s+/g, ' ').trim();
+    if (!view || !clean || clean === view.title) return;
+    const r = await this.conn.request('terminal:rename', { terminalId: id, title: clean });
+    if (!r.ok) {
+      this.notify(`Could not rename the terminal: ${r.error.message}`, 'error');
+      return;
+    }
+    if (view.applyTitle(r.title, r.version)) this.render();
   }
 
   private removeView(id: string): void {
@@ -387,6 +543,11 @@ export class Workspace implements ViewHost {
     s.on('terminal:exit', (e) => this.views.get(e.terminalId)?.onExit(e));
     s.on('terminal:resized', (e) => this.views.get(e.terminalId)?.onResized(e));
     s.on('terminal:primary', (e) => this.views.get(e.terminalId)?.onPrimary(e));
+    s.on('terminal:renamed', (e) => {
+      this.views.get(e.terminalId)?.onRenamed(e);
+      const hidden = this.hiddenInfo.get(e.terminalId);
+      if (hidden && e.version >= hidden.version) this.hiddenInfo.set(e.terminalId, { ...hidden, title: e.title, version: e.version });
+    });
     s.on('terminal:devices', (e) => this.views.get(e.terminalId)?.onDevices(e));
     // Opened on another device: show it here too.
     s.on('terminal:created', (e) => {
@@ -433,7 +594,10 @@ export class Workspace implements ViewHost {
       input.replaceWith(this.deviceBtn);
       if (save && input.value.trim() !== this.conn.deviceName) {
         const name = setDeviceName(input.value);
-        this.conn.setDeviceName(name);
+        void this.conn.setDeviceName(name).then((r) => {
+          // Offline: the next connection's handshake carries the name.
+          if (!r.ok && this.conn.connected) this.notify(`Could not rename this device: ${r.error.message}`, 'error');
+        });
       }
       this.render();
     };
@@ -451,6 +615,7 @@ export class Workspace implements ViewHost {
     if (e.defaultPrevented) return;
     const t = e.target as HTMLElement | null;
     if (t?.closest('.xterm')) return; // the terminal's own handler saw it
+    if (t?.closest('input, textarea') && !e.altKey) return; // editing text: its keys (Ctrl+Shift+V...)
     this.handleShortcut(e);
   };
 
@@ -488,6 +653,9 @@ export class Workspace implements ViewHost {
     this.tabBar.sync(views, this.activeId);
     this.empty.hidden = !(this.listedOnce && views.length === 0);
     this.newBtn.disabled = this.creating;
+    this.hiddenBtn.hidden = this.hiddenInfo.size === 0;
+    setText(this.hiddenBtn, `${this.hiddenInfo.size} hidden`);
+    this.searchBar.viewChanged(this.activeView);
     setData(this.newBtn, 'busy', this.creating ? 'true' : null);
     setText(this.deviceBtn, this.conn.deviceName);
 

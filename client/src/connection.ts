@@ -103,14 +103,14 @@ export class Connection {
     this.socket.connect();
   }
 
-  /** New device name: takes effect through a fresh handshake. */
-  setDeviceName(name: string): void {
+  /**
+   * New device name: told to the server on this connection (no reconnect, so control of
+   * terminal sizes is kept), and sent in the handshake of later connections.
+   */
+  async setDeviceName(name: string): Promise<ReplyOf<'device:rename'>> {
     this.auth = { ...this.auth, deviceName: name };
     this.socket.auth = { ...this.auth };
-    if (this.socket.connected) {
-      this.socket.disconnect(); // fires 'disconnect': views are told, state is updated
-      this.socket.connect();
-    }
+    return this.request('device:rename', { deviceName: name });
   }
 
   /**

@@ -34,8 +34,12 @@ export function setDeviceName(name: string): string {
   return getDeviceName();
 }
 
+/**
+ * "Chrome on Linux (3fa2)": the suffix comes from this browser's random device id, so
+ * two browsers of the same kind still get different names.
+ */
 export function defaultDeviceName(): string {
-  return `${browserName()} on ${platformName()}`;
+  return `${browserName()} on ${platformName()} (${getDeviceId().slice(-4)})`;
 }
 
 function browserName(): string {

@@ -2,6 +2,7 @@
 
 import { ApiError, login } from './api.js';
 import { h, logo } from './dom.js';
+import { plural } from './format.js';
 import type { Session } from './session.js';
 import { storageGet, storageSet } from './storage.js';
 
@@ -108,11 +109,21 @@ export class SignInView {
   }
 }
 
+/** "15 minutes", "1 minute", "40 seconds". */
+function duration(seconds: number): string {
+  if (seconds < 60) return plural(Math.ceil(seconds), 'second');
+  return plural(Math.ceil(seconds / 60), 'minute');
+}
+
 function describe(err: unknown): string {
   if (!(err instanceof ApiError)) return 'Something went wrong. Please try again.';
   if (err.status === 0) return err.message;
   if (err.status === 401) return 'Incorrect username or password.';
-  if (err.status === 429) return 'Too many attempts. Wait a moment and try again.';
+  if (err.status === 429) {
+    // The lockout also refuses the right password: say how long it really lasts.
+    const wait = err.retryAfterSeconds;
+    return wait ? `Too many failed attempts. Try again in ${duration(wait)}.` : 'Too many failed attempts. Try again later.';
+  }
   if (err.status === 400) return err.message || 'Check your username and password.';
   if (err.status >= 500) return 'The server had a problem signing you in. Please try again.';
   return err.message;

@@ -1,12 +1,14 @@
 // The tab bar: one tab per terminal, updated in place (no re-render flicker).
 
 import { h, setData, setText } from './dom.js';
+import { LIMITS } from '../../common/protocol.js';
 import { plural } from './format.js';
 import type { TerminalView } from './terminal-view.js';
 
 export interface TabBarHandlers {
   select(id: string): void;
   close(id: string): void;
+  rename(id: string, title: string): void;
 }
 
 interface TabEls {
@@ -19,6 +21,8 @@ interface TabEls {
 export class TabBar {
   readonly el: HTMLDivElement;
   private readonly tabs = new Map<string, TabEls>();
+  /** The server-side title of each tab (what a rename starts from). */
+  private readonly titles = new Map<string, string>();
 
   constructor(private readonly handlers: TabBarHandlers) {
     this.el = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Terminals' });
@@ -43,8 +47,40 @@ export class TabBar {
       if (!seen.has(id)) {
         els.root.remove();
         this.tabs.delete(id);
+        this.titles.delete(id);
       }
     }
+  }
+
+  /** Edit a tab's title in place; Enter saves, Escape or leaving cancels. */
+  startRename(id: string, current: string): void {
+    const els = this.tabs.get(id);
+    if (!els || els.root.querySelector('.tab-rename')) return;
+    const input = h('input', {
+      class: 'tab-rename',
+      type: 'text',
+      value: current,
+      maxlength: LIMITS.maxTitleLength,
+      'aria-label': 'Terminal name',
+      spellcheck: 'false',
+    });
+    let done = false;
+    const finish = (save: boolean) => {
+      if (done) return;
+      done = true;
+      input.replaceWith(els.title);
+      if (save && input.value.trim()) this.handlers.rename(id, input.value);
+    };
+    input.addEventListener('keydown', (e) => {
+      e.stopPropagation(); // not the tab's own keys (Delete closes it)
+      if (e.key === 'Enter') finish(true);
+      else if (e.key === 'Escape') finish(false);
+    });
+    input.addEventListener('click', (e) => e.stopPropagation());
+    input.addEventListener('blur', () => finish(true));
+    els.title.replaceWith(input);
+    input.focus();
+    input.select();
   }
 
   scrollIntoView(id: string): void {
@@ -76,6 +112,10 @@ export class TabBar {
         tabindex: 0,
         'data-terminal-id': id,
         onclick: () => this.handlers.select(id),
+        ondblclick: (e: Event) => {
+          if ((e.target as HTMLElement).closest('.tab-close')) return;
+          this.startRename(id, this.titles.get(id) ?? '');
+        },
         onauxclick: (e: Event) => {
           if ((e as MouseEvent).button === 1) {
             e.preventDefault();
@@ -110,6 +150,7 @@ export class TabBar {
     setData(root, 'primary', view.isPrimary ? 'true' : 'false');
     root.setAttribute('aria-selected', active ? 'true' : 'false');
     setText(els.title, view.displayTitle);
+    this.titles.set(view.id, view.title);
 
     const others = view.deviceCount > 1;
     setText(els.devices, others ? String(view.deviceCount) : '');

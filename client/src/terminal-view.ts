@@ -3,6 +3,10 @@
 
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
+import { SearchAddon } from '@xterm/addon-search';
+import { Unicode11Addon } from '@xterm/addon-unicode11';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { WebglAddon } from '@xterm/addon-webgl';
 import {
   LIMITS,
   type DeviceSummary,
@@ -10,13 +14,15 @@ import {
   type ExitEvent,
   type OutputEvent,
   type PrimaryEvent,
+  type RenamedEvent,
   type ResizedEvent,
   type TerminalInfo,
 } from '../../common/protocol.js';
 import { OutputSequencer } from '../../common/output-sequencer.js';
 import type { Connection } from './connection.js';
-import { h } from './dom.js';
+import { h, setData } from './dom.js';
 import { endedSentence, exitText } from './format.js';
+import { QueryAnswers } from './query-answers.js';
 import { TERMINAL_OPTIONS } from './theme.js';
 
 export type ViewStatus = 'attaching' | 'running' | 'ended';
@@ -31,6 +37,10 @@ export interface ViewHost {
   handleShortcut(e: KeyboardEvent): boolean;
   /** Typing while disconnected: point at the connection status. */
   inputWhileOffline(): void;
+  /** This device's font size for terminals. */
+  readonly fontSize: number;
+  /** Right click on the terminal. */
+  contextMenu(view: TerminalView, e: MouseEvent): void;
 }
 
 interface Size {
@@ -48,16 +58,24 @@ const SKIPPED_NOTICE = '\x1b[2m[ptyhub: some earlier output was skipped on this 
  */
 const INPUT_CHUNK = Math.min(LIMITS.maxInputLength, 16 * 1024);
 const RESIZE_RETRIES = 3;
+/** The names the server gives new terminals ("Terminal 3"): the shell's title wins. */
+const DEFAULT_TITLE = /^Terminal \d+$/;
 const INPUT_RATE_LIMIT_RETRIES = 20;
 
 export class TerminalView {
   readonly id: string;
   readonly pane: HTMLDivElement;
   private readonly host: HTMLDivElement;
+  private readonly starting: HTMLDivElement;
   private readonly term: Terminal;
   private readonly fitAddon = new FitAddon();
+  readonly search = new SearchAddon();
+  private readonly answers: QueryAnswers;
   private seq: OutputSequencer | null = null;
   private disposed = false;
+  /** Replays written but not yet parsed: their query answers are dropped. */
+  private replaying = 0;
+  private cursorFrame = 0;
 
   // ---- what the tab bar and status bar show ----
   title: string;
@@ -77,6 +95,9 @@ export class TerminalView {
   // ---- versions: ignore events older than what we know (separately per field) ----
   private sizeVersion = -1;
   private primaryVersion = -1;
+  private titleVersion = -1;
+  /** What the server last told us (for the hidden-terminals list). */
+  private lastInfo: TerminalInfo;
 
   // ---- attach ----
   private attachGen = 0;
@@ -105,6 +126,7 @@ export class TerminalView {
     opts: { justCreated?: boolean } = {},
   ) {
     this.id = info.id;
+    this.lastInfo = info;
     this.title = info.title;
     this.cols = info.cols;
     this.rows = info.rows;
@@ -115,10 +137,30 @@ export class TerminalView {
     this.pane = h('div', { class: 'term-pane', 'data-terminal-id': info.id, role: 'tabpanel' }, this.host);
     parent.append(this.pane);
 
-    this.term = new Terminal({ ...TERMINAL_OPTIONS, cols: clampCols(info.cols), rows: clampRows(info.rows) });
+    this.starting = h('div', { class: 'term-starting', role: 'status' }, 'Starting the shell…');
+    this.pane.append(this.starting);
+
+    this.term = new Terminal({ ...TERMINAL_OPTIONS, fontSize: ctx.fontSize, cols: clampCols(info.cols), rows: clampRows(info.rows) });
     this.term.loadAddon(this.fitAddon);
+    // Unicode 11 widths (emoji are two cells), as current shells and libcs count them.
+    this.term.loadAddon(new Unicode11Addon());
+    this.term.unicode.activeVersion = '11';
+    this.term.loadAddon(new WebLinksAddon());
+    this.term.loadAddon(this.search);
     this.term.open(this.host);
-    this.term.onData((data) => this.handleInput(data));
+    const webgl = loadWebgl(this.term, () => setData(this.pane, 'renderer', 'dom'));
+    setData(this.pane, 'renderer', webgl ? 'webgl' : 'dom');
+    this.answers = new QueryAnswers(this.term);
+    this.term.onData((data) => {
+      // xterm answering a terminal query, not typing: never from a replay, and only
+      // the device in control of the size answers (one answer per query).
+      if (this.answers.isAnswer && (this.replaying > 0 || !this.isPrimary)) return;
+      this.handleInput(data);
+    });
+    this.term.onCursorMove(() => {
+      if (this.foreignKey) this.keepCursorInView();
+    });
+    this.host.addEventListener('contextmenu', (e) => this.ctx.contextMenu(this, e));
     this.term.onTitleChange((t) => {
       this.shellTitle = t.trim().slice(0, LIMITS.maxTitleLength);
       this.ctx.changed(this);
@@ -127,8 +169,10 @@ export class TerminalView {
     this.applyInfo(info);
   }
 
+  /** A title the user gave wins over the one the shell sets; a default one does not. */
   get displayTitle(): string {
-    return this.shellTitle || this.title || 'Terminal';
+    const custom = this.title && !DEFAULT_TITLE.test(this.title);
+    return (custom ? this.title : this.shellTitle || this.title) || 'Terminal';
   }
 
   get isPrimary(): boolean {
@@ -155,6 +199,24 @@ export class TerminalView {
 
   focus(): void {
     if (!this.disposed) this.term.focus();
+  }
+
+  get selection(): string {
+    return this.term.getSelection();
+  }
+
+  selectAll(): void {
+    this.term.selectAll();
+  }
+
+  paste(text: string): void {
+    if (!this.disposed && this.status === 'running') this.term.paste(text);
+  }
+
+  setFontSize(px: number): void {
+    if (this.disposed || this.term.options.fontSize === px) return;
+    this.term.options.fontSize = px;
+    this.fitToWindow();
   }
 
   setActive(active: boolean): void {
@@ -224,12 +286,16 @@ export class TerminalView {
     this.term.write(FULL_RESET);
     this.bannerWritten = false;
     if (shownUpTo !== null && r.replay.start > shownUpTo) this.term.write(SKIPPED_NOTICE);
-    seq.reset(r.replay);
+    // Queries in the replay were answered when they were first asked: drop xterm's
+    // answers until the replay is parsed (the empty write's callback runs after it).
+    this.replaying++;
+    seq.reset(r.replay, () => this.term.write('', () => this.replaying--));
     if (this.isEnded()) {
       this.writeBanner();
     } else {
       this.status = 'running';
     }
+    this.showStarting((seq.offset ?? 0) === 0);
     this.ctx.changed(this);
 
     // Take the size over when nobody has it, when this device just created the
@@ -258,6 +324,7 @@ export class TerminalView {
   onOutput(e: OutputEvent): void {
     if (!this.seq) return;
     this.seq.push(e);
+    if (e.data.length > 0) this.showStarting(false);
     // A shell redraws its prompt after a resize: that is not news for the tab.
     const redraw = performance.now() - this.lastSizeChange < 1000;
     if (this.status === 'running' && !this.unread && !redraw && !this.ctx.isActive(this)) {
@@ -293,6 +360,17 @@ export class TerminalView {
     ) {
       void this.takeControl({ quiet: true });
     }
+  }
+
+  onRenamed(e: RenamedEvent): void {
+    if (this.applyTitle(e.title, e.version)) this.ctx.changed(this);
+  }
+
+  applyTitle(title: string, version: number): boolean {
+    if (version < this.titleVersion) return false;
+    this.titleVersion = version;
+    this.title = title;
+    return true;
   }
 
   onDevices(e: DevicesEvent): void {
@@ -400,18 +478,44 @@ export class TerminalView {
     const foreign = !!fit && (fit.cols !== this.term.cols || fit.rows !== this.term.rows);
     const key = foreign ? `${this.term.cols}x${this.term.rows}` : '';
     this.pane.classList.toggle('foreign-size', foreign);
-    if (key && key !== this.foreignKey) {
-      // A grid taller than this window: show its bottom rows, where the prompt usually is.
-      requestAnimationFrame(() => {
-        this.host.scrollTop = this.host.scrollHeight;
-        this.host.scrollLeft = 0;
-      });
-    }
+    const changed = key !== this.foreignKey;
     this.foreignKey = key;
+    if (key && changed) this.keepCursorInView();
+  }
+
+  /** A grid larger than this window: scroll it so the cursor is in view. */
+  private keepCursorInView(): void {
+    if (this.cursorFrame) return;
+    this.cursorFrame = requestAnimationFrame(() => {
+      this.cursorFrame = 0;
+      const screen = this.host.querySelector<HTMLElement>('.xterm-screen');
+      if (this.disposed || !this.foreignKey || !screen) return;
+      const buf = this.term.buffer.active;
+      const row = buf.baseY + buf.cursorY - buf.viewportY;
+      const rowH = screen.offsetHeight / this.term.rows;
+      const colW = screen.offsetWidth / this.term.cols;
+      const h = this.host;
+      const top = screen.offsetTop + row * rowH;
+      if (top < h.scrollTop) h.scrollTop = top;
+      else if (top + rowH > h.scrollTop + h.clientHeight) h.scrollTop = top + rowH - h.clientHeight;
+      const left = screen.offsetLeft + buf.cursorX * colW;
+      if (left < h.scrollLeft) h.scrollLeft = Math.max(0, left - h.clientWidth / 2);
+      else if (left + colW > h.scrollLeft + h.clientWidth) h.scrollLeft = left + colW - h.clientWidth / 2;
+    });
+  }
+
+  /** "Starting the shell…" while a running terminal has no output at all yet. */
+  private showStarting(on: boolean): void {
+    this.pane.classList.toggle('starting', on && this.status === 'running');
+  }
+
+  get info(): TerminalInfo {
+    return { ...this.lastInfo, title: this.title, version: Math.max(this.lastInfo.version, this.titleVersion) };
   }
 
   private applyInfo(t: TerminalInfo): void {
-    this.title = t.title;
+    this.lastInfo = t;
+    this.applyTitle(t.title, t.version);
     if (t.deviceCount !== undefined) this.deviceCount = t.deviceCount;
     this.applySize(t.cols, t.rows, t.version);
     this.applyPrimary(t.primarySocketId, null, t.version);
@@ -490,6 +594,7 @@ export class TerminalView {
     this.term.options.cursorBlink = false;
     this.term.options.disableStdin = true;
     this.pane.classList.add('ended');
+    this.showStarting(false);
     // If the replay is still on its way, attach() writes the banner after it.
     if (this.seq?.offset != null) this.writeBanner();
     this.ctx.changed(this);
@@ -508,8 +613,25 @@ export class TerminalView {
     this.attachGen++;
     clearTimeout(this.attachRetry);
     this.seq = null;
+    cancelAnimationFrame(this.cursorFrame);
     this.term.dispose();
     this.pane.remove();
+  }
+}
+
+/** The WebGL renderer where the browser can; xterm's DOM renderer otherwise. */
+function loadWebgl(term: Terminal, onFallback: () => void): boolean {
+  try {
+    const webgl = new WebglAddon();
+    // The GPU took the context back (driver reset, too many contexts): back to the DOM.
+    webgl.onContextLoss(() => {
+      webgl.dispose();
+      onFallback();
+    });
+    term.loadAddon(webgl);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -517,11 +639,11 @@ export class TerminalView {
  * The size a new terminal should get in `area`: measured with a throwaway xterm so the
  * cell metrics are exactly what the real one will use. Falls back to 80x24.
  */
-export function measureFit(area: HTMLElement): Size {
+export function measureFit(area: HTMLElement, fontSize: number): Size {
   const host = h('div', { class: 'term-host' });
   const pane = h('div', { class: 'term-pane measuring', 'aria-hidden': 'true' }, host);
   area.append(pane);
-  const term = new Terminal({ ...TERMINAL_OPTIONS, cols: 80, rows: 24 });
+  const term = new Terminal({ ...TERMINAL_OPTIONS, fontSize, cols: 80, rows: 24 });
   const fit = new FitAddon();
   try {
     term.loadAddon(fit);

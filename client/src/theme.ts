@@ -11,7 +11,8 @@ export const TERMINAL_OPTIONS: ITerminalOptions = {
   cursorStyle: 'block',
   cursorInactiveStyle: 'outline',
   scrollback: 5000,
-  allowProposedApi: false,
+  // Unicode 11 widths and search decorations are "proposed" APIs of xterm.js.
+  allowProposedApi: true,
   macOptionIsMeta: true,
   drawBoldTextInBrightColors: true,
   minimumContrastRatio: 1,

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { ErrorCode, Replay } from '../../common/protocol.js';
+import type { ErrorCode, Replay, TerminalStatus } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import { watchSubscriber } from '../redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../redis/types.js';
@@ -24,6 +24,7 @@ const opSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('input'), terminalId: id, data: z.string() }),
   z.object({ op: z.literal('resize'), terminalId: id, socketId: id, cols: z.number().int(), rows: z.number().int() }),
   z.object({ op: z.literal('replay'), terminalId: id }),
+  z.object({ op: z.literal('status'), terminalId: id }),
   z.object({ op: z.literal('close'), terminalId: id, reason: z.enum(['closed', 'idle']) }),
 ]);
 export type Op = z.infer<typeof opSchema>;
@@ -142,6 +143,10 @@ export class ClusterChannel implements OwnerOps {
     return (await this.call(s.serverId, { op: 'replay', terminalId: s.id })) as Replay;
   }
 
+  async status(s: TerminalSessionRecord): Promise<TerminalStatus> {
+    return (await this.call(s.serverId, { op: 'status', terminalId: s.id })) as TerminalStatus;
+  }
+
   async close(s: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void> {
     await this.call(s.serverId, { op: 'close', terminalId: s.id, reason });
   }
@@ -205,7 +210,7 @@ export class ClusterChannel implements OwnerOps {
     // The caller has given up on a request this late (it answered its device with an
     // error), so applying it now would act on a request reported as failed. This relies
     // on instances' clocks agreeing to well within the timeout (NTP).
-    if (Date.now() > req.deadline && req.body.op !== 'replay') {
+    if (Date.now() > req.deadline && req.body.op !== 'replay' && req.body.op !== 'status') {
       this.o.logger.warn({ op: req.body.op, from: req.from, lateMs: Date.now() - req.deadline }, 'expired rpc request dropped');
       return;
     }

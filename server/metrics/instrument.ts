@@ -83,6 +83,7 @@ export function meteredOwnerOps(ops: OwnerOps, metrics: Metrics): OwnerOps {
     input: (s, data) => time('input', () => ops.input(s, data)),
     resize: (s, socketId, cols, rows) => time('resize', () => ops.resize(s, socketId, cols, rows)),
     replay: (s) => time('replay', () => ops.replay(s)),
+    status: (s) => time('status', () => ops.status(s)),
     close: (s, reason) => time('close', () => ops.close(s, reason)),
   };
 }

@@ -1,7 +1,7 @@
 // The web server's connection to its pty host: the version handshake, requests with
 // bounded timeouts, keystrokes, and the host's output and exits.
 import net from 'node:net';
-import type { Replay } from '../../common/protocol.js';
+import type { Replay, TerminalStatus } from '../../common/protocol.js';
 import { encodeFrame, FrameDecoder, FrameType, type Frame } from '../pty-protocol/frames.js';
 import { fromHostSchema, PTY_PROTOCOL_VERSION, type FromHost, type HostExit, type ToHost } from '../pty-protocol/messages.js';
 
@@ -119,6 +119,12 @@ export class HostConnection {
     if (frame.type !== FrameType.Replay) return null; // an error: it has ended
     const data = frame.payload.toString('utf8');
     return { data, start: frame.offset, end: frame.offset + data.length };
+  }
+
+  /** The terminal's foreground process, or null when it has ended. */
+  async status(terminalId: string): Promise<TerminalStatus | null> {
+    const answer = await this.request({ t: 'status', id: terminalId }, this.timeoutMs);
+    return answer.t === 'status' ? { foreground: answer.foreground, shellIdle: answer.shellIdle } : null;
   }
 
   close(): void {

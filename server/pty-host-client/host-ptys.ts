@@ -2,7 +2,7 @@
 // host's socket. Mirrors which terminals the host runs, turns exits into ends (with the
 // reason this side asked for), and survives the host: if it dies, every terminal it ran
 // ends as host_lost and a fresh host is started for new terminals.
-import type { ExitReason, Replay } from '../../common/protocol.js';
+import type { ExitReason, Replay, TerminalStatus } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import type { HostPaths } from '../pty-protocol/host-paths.js';
 import type { HostExit } from '../pty-protocol/messages.js';
@@ -115,6 +115,13 @@ export class HostPtys implements InstancePtys {
     const replay = await this.connection().replay(terminalId);
     if (!replay) throw ended(terminalId);
     return replay;
+  }
+
+  async status(terminalId: string): Promise<TerminalStatus> {
+    this.get(terminalId);
+    const status = await this.connection().status(terminalId);
+    if (!status) throw ended(terminalId);
+    return status;
   }
 
   async end(terminalId: string, reason: ExitReason): Promise<void> {

@@ -200,6 +200,11 @@ export class PtyHostServer {
         socket.write(encodeFrame(FrameType.Replay, msg.id, seq, replay.start, replay.data));
         return;
       }
+      case 'status': {
+        const status = this.table.status(msg.id);
+        if (!status) return this.reply(socket, seq, { t: 'error', message: `terminal ${msg.id} has ended` });
+        return this.reply(socket, seq, { t: 'status', ...status });
+      }
       default:
         return this.reply(socket, seq, { t: 'error', message: `unexpected ${msg.t}` });
     }

@@ -1,5 +1,6 @@
 // One running shell in the pty host: the pty, its replay buffer, and output batching.
 import os from 'node:os';
+import path from 'node:path';
 import { spawn, type IPty } from 'node-pty';
 import type { Replay } from '../../common/protocol.js';
 import { ReplayBuffer } from '../terminals/replay-buffer.js';
@@ -54,6 +55,17 @@ export class PtyProcess {
       this.exited = { exitCode: exitCode ?? null, signal: signal || null };
       this.onExit(this.exited);
     });
+  }
+
+  /** Name of the pty's foreground process (node-pty reads it from the OS), or null. */
+  foreground(): string | null {
+    if (this.exited) return null;
+    try {
+      // The shell shows as the path it was started with ("/bin/bash"), programs by name.
+      return path.basename(this.pty.process) || null;
+    } catch {
+      return null;
+    }
   }
 
   get pid(): number {

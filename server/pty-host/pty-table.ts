@@ -1,6 +1,7 @@
 // Every pty of the host process: spawn, write, resize, replay, kill. Output leaves as
 // (terminal id, offset, text); the host's connection decides how to frame it.
-import type { Replay } from '../../common/protocol.js';
+import path from 'node:path';
+import type { Replay, TerminalStatus } from '../../common/protocol.js';
 import type { HostExit, HostTerminal } from '../pty-protocol/messages.js';
 import { PtyProcess } from './pty-process.js';
 
@@ -23,6 +24,7 @@ export interface SpawnRequest {
 
 interface Entry {
   pty: PtyProcess;
+  shell: string;
   exited: Promise<void>;
 }
 
@@ -46,7 +48,7 @@ export class PtyTable {
       },
     );
     if (this.paused) pty.pause();
-    this.ptys.set(req.id, { pty, exited });
+    this.ptys.set(req.id, { pty, shell: req.shell, exited });
     return pty.pid;
   }
 
@@ -73,6 +75,14 @@ export class PtyTable {
   /** The replay of a live terminal, or null when it has exited. */
   replay(id: string): Replay | null {
     return this.ptys.get(id)?.pty.snapshot() ?? null;
+  }
+
+  /** The foreground process of a live terminal, or null when it has exited. */
+  status(id: string): TerminalStatus | null {
+    const entry = this.ptys.get(id);
+    if (!entry) return null;
+    const foreground = entry.pty.foreground();
+    return { foreground, shellIdle: foreground === null || foreground === path.basename(entry.shell) };
   }
 
   kill(id: string, signal: 'SIGHUP' | 'SIGKILL'): void {

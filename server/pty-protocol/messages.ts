@@ -6,7 +6,7 @@ import { z } from 'zod';
  * Bumped on any incompatible change. Both sides check it at connect: a web server never
  * talks to a host built from other code (stop the old host with `npm run host:stop`).
  */
-export const PTY_PROTOCOL_VERSION = 1;
+export const PTY_PROTOCOL_VERSION = 2;
 
 const id = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/);
 const size = { cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) };
@@ -24,6 +24,8 @@ export const toHostSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('spawn'), id, shell: z.string().min(1).max(4096), cwd: z.string().min(1).max(4096), ...size }),
   z.object({ t: z.literal('resize'), id, ...size }),
   z.object({ t: z.literal('replay'), id }),
+  /** What runs in the pty now (answered with `status`). */
+  z.object({ t: z.literal('status'), id }),
   z.object({ t: z.literal('kill'), id, signal: z.enum(['SIGHUP', 'SIGKILL']) }),
   /** End every terminal, then exit (`npm run host:stop`). */
   z.object({ t: z.literal('stop') }),
@@ -50,6 +52,7 @@ export const fromHostSchema = z.discriminatedUnion('t', [
   /** Refused (version or SERVER_ID mismatch, another web server attached); says what to do. */
   z.object({ t: z.literal('refused'), message: z.string() }),
   z.object({ t: z.literal('ok') }),
+  z.object({ t: z.literal('status'), foreground: z.string().nullable(), shellIdle: z.boolean() }),
   z.object({ t: z.literal('error'), message: z.string() }),
   /** A terminal's shell exited; `shutdown` when the host ended it because it is stopping. */
   z.object({ t: z.literal('exit'), ...hostExitSchema.shape, shutdown: z.boolean() }),

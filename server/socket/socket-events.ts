@@ -121,6 +121,14 @@ export function registerSocketEvents(
   on('terminal:resize', async (c, p) => service.resize(c, p.terminalId, p.cols, p.rows));
   on('terminal:claim', async (c, p) => service.claim(c, p.terminalId));
   on('terminal:close', async (c, p) => (await service.close(c, p.terminalId), record('terminal_closed', p.terminalId), {}));
+  on('terminal:rename', async (c, p) => service.rename(c, p.terminalId, p.title));
+  on('terminal:status', async (c, p) => ({ status: await service.status(c, p.terminalId) }));
+  // The socket stays connected (and keeps control of sizes): only its name changes.
+  on('device:rename', async (c, p) => {
+    c.deviceName = p.deviceName;
+    await service.deviceRenamed(c);
+    return { deviceName: c.deviceName };
+  });
 
   socket.on('disconnect', (reason) => {
     socket.data.usage?.release();

@@ -1,6 +1,6 @@
 // What the terminal core needs from the outside world, as interfaces, so it knows
 // nothing about socket.io, Redis or the pty host.
-import type { ExitReason, Replay, ServerToClientEvents } from '../../common/protocol.js';
+import type { ExitReason, Replay, ServerToClientEvents, TerminalStatus } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 
 /** Delivers events to devices. Room broadcasts reach devices on every instance. */
@@ -38,6 +38,8 @@ export interface OwnerOps {
    */
   resize(session: TerminalSessionRecord, socketId: string, cols: number, rows: number): Promise<ResizeResult>;
   replay(session: TerminalSessionRecord): Promise<Replay>;
+  /** What runs in the pty right now (its foreground process). */
+  status(session: TerminalSessionRecord): Promise<TerminalStatus>;
   /** End the terminal (kill its pty); resolves once it is recorded as ended. */
   close(session: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void>;
 }
@@ -47,6 +49,7 @@ export type OwnerOp =
   | { op: 'input'; terminalId: string; data: string }
   | { op: 'resize'; terminalId: string; socketId: string; cols: number; rows: number }
   | { op: 'replay'; terminalId: string }
+  | { op: 'status'; terminalId: string }
   | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
 
 /** How a pty exited. */
@@ -70,6 +73,8 @@ export interface InstancePtys {
   /** Throws terminal_ended when the pty is gone. */
   resize(terminalId: string, cols: number, rows: number): void;
   replay(terminalId: string): Promise<Replay>;
+  /** The pty's foreground process; throws terminal_ended when the pty is gone. */
+  status(terminalId: string): Promise<TerminalStatus>;
   /** Kill the pty and wait until its end is recorded (SIGKILL after a grace time). */
   end(terminalId: string, reason: ExitReason): Promise<void>;
 }

@@ -1,5 +1,5 @@
 // Sends each pty operation to where the pty runs: this instance, or its owner.
-import type { ExitReason, Replay } from '../../common/protocol.js';
+import type { ExitReason, Replay, TerminalStatus } from '../../common/protocol.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from './errors.js';
 import type { InstancePtys, OwnerOp, OwnerOps, ResizeResult } from './ports.js';
@@ -35,6 +35,11 @@ export class PtyRouter implements OwnerOps {
     return this.forward(s).replay(s);
   }
 
+  async status(s: TerminalSessionRecord): Promise<TerminalStatus> {
+    if (this.isLocal(s)) return this.serve({ op: 'status', terminalId: s.id }) as Promise<TerminalStatus>;
+    return this.forward(s).status(s);
+  }
+
   async close(s: TerminalSessionRecord, reason: 'closed' | 'idle'): Promise<void> {
     if (s.serverId !== this.serverId) return this.forward(s).close(s, reason);
     await this.serve({ op: 'close', terminalId: s.id, reason });
@@ -49,6 +54,8 @@ export class PtyRouter implements OwnerOps {
         return this.here.resize(op.terminalId, op.socketId, op.cols, op.rows);
       case 'replay':
         return this.local.replay(op.terminalId);
+      case 'status':
+        return this.local.status(op.terminalId);
       case 'close':
         if (this.local.has(op.terminalId)) return this.local.end(op.terminalId, op.reason);
         return this.here.endOrphan(op.terminalId, op.reason);

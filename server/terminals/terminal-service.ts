@@ -3,7 +3,7 @@
 // terminals through OwnerOps (run by their owner: this instance or another), this
 // instance's own ptys through InstancePtys, state through the registry, the session
 // store and the lock manager.
-import type { DeviceSummary, ExitReason, Replay, TerminalInfo } from '../../common/protocol.js';
+import type { DeviceSummary, ExitReason, Replay, TerminalInfo, TerminalStatus } from '../../common/protocol.js';
 import { audit } from '../log/audit.js';
 import type { Logger } from '../log/logger.js';
 import { backoffDelay } from '../redis/backoff.js';
@@ -61,7 +61,8 @@ export class TerminalService {
   async create(caller: Caller, req: { cols: number; rows: number; title?: string }): Promise<TerminalInfo> {
     // Creates of one user run one at a time on this instance, so the cap holds.
     return this.serialize(caller.userId, async () => {
-      const count = await this.o.store.countRunningForUser(caller.userId);
+      const running = await this.o.store.listRunningForUser(caller.userId);
+      const count = running.length;
       if (count >= this.o.maxTerminalsPerUser) {
         throw new ServiceError('limit_reached', `at most ${this.o.maxTerminalsPerUser} terminals per user`);
       }
@@ -69,7 +70,7 @@ export class TerminalService {
       const session = await this.o.store.create({
         id,
         userId: caller.userId,
-        title: req.title?.trim() || `Terminal ${count + 1}`,
+        title: req.title?.trim() || firstFreeTitle(running.map((s) => s.title)),
         shell: this.o.shell,
         cwd: this.o.cwd,
         cols: req.cols,
@@ -116,15 +117,7 @@ export class TerminalService {
 
   async attach(caller: Caller, terminalId: string): Promise<{ terminal: TerminalInfo; replay: Replay; devices: DeviceSummary[] }> {
     const session = await this.owned(caller.userId, terminalId);
-    const device: DeviceInfo = {
-      socketId: caller.socketId,
-      deviceId: caller.deviceId,
-      deviceName: caller.deviceName,
-      serverId: this.o.serverId,
-      userId: caller.userId,
-      connectedAt: caller.connectedAt,
-      lastPingAt: Date.now(),
-    };
+    const device = this.deviceOf(caller, Date.now());
     // Join the room before taking the replay, so no output falls between the two;
     // output already in the replay is dropped by the client's OutputSequencer.
     this.o.sink.join(caller.socketId, terminalId);
@@ -187,6 +180,33 @@ export class TerminalService {
     this.attached(caller.socketId, terminalId);
     const after = await this.changePrimary(terminalId, () => caller.socketId);
     return { socketId: caller.socketId, version: after?.version ?? (await this.current(terminalId)).version };
+  }
+
+  /**
+   * A versioned change like resize: the database (version + 1), then `terminal:renamed`
+   * to every device of the user (their tab bars list terminals they are not attached to).
+   */
+  async rename(caller: Caller, terminalId: string, title: string): Promise<{ title: string; version: number }> {
+    await this.owned(caller.userId, terminalId);
+    const { after } = await this.versioned(terminalId, (s) => (s.title === title ? null : { title }));
+    const event = { terminalId, title: after.title, version: after.version };
+    this.o.sink.toUser(caller.userId, caller.socketId, 'terminal:renamed', event);
+    return { title: after.title, version: after.version };
+  }
+
+  /** What runs in the terminal now, read on its owner (e.g. to confirm closing it). */
+  async status(caller: Caller, terminalId: string): Promise<TerminalStatus> {
+    const session = await this.owned(caller.userId, terminalId);
+    return this.o.owner.status(session);
+  }
+
+  /** A device took a new name: every terminal it is attached to lists it under that name. */
+  async deviceRenamed(caller: Caller): Promise<void> {
+    const device = this.deviceOf(caller, this.lastPing.get(caller.socketId) ?? caller.connectedAt);
+    for (const terminalId of [...(this.attachments.get(caller.socketId)?.keys() ?? [])]) {
+      await this.o.registry.addSocket(terminalId, device); // overwrites the socket's device entry
+      await this.broadcastDevices(terminalId);
+    }
   }
 
   async close(caller: Caller, terminalId: string): Promise<void> {
@@ -321,6 +341,18 @@ export class TerminalService {
     let terms = this.attachments.get(socketId);
     if (!terms) this.attachments.set(socketId, (terms = new Map()));
     return terms;
+  }
+
+  private deviceOf(caller: Caller, lastPingAt: number): DeviceInfo {
+    return {
+      socketId: caller.socketId,
+      deviceId: caller.deviceId,
+      deviceName: caller.deviceName,
+      serverId: this.o.serverId,
+      userId: caller.userId,
+      connectedAt: caller.connectedAt,
+      lastPingAt,
+    };
   }
 
   private async undoAttach(socketId: string, terminalId: string): Promise<void> {
@@ -470,6 +502,14 @@ export class TerminalService {
       if (this.creating.get(key) === run) this.creating.delete(key);
     }
   }
+}
+
+/** "Terminal N" with the smallest N no running terminal of the user is called. */
+function firstFreeTitle(taken: string[]): string {
+  const used = new Set(taken);
+  let n = 1;
+  while (used.has(`Terminal ${n}`)) n++;
+  return `Terminal ${n}`;
 }
 
 export function toDeviceSummary(d: DeviceInfo, primary: string | null): DeviceSummary {

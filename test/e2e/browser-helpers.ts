@@ -4,8 +4,12 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Headless Chromium with nothing running in the background (no network of its own). */
-export async function launchBrowser(): Promise<Browser> {
+/**
+ * Headless Chromium with nothing running in the background (no network of its own).
+ * WebGL is off unless asked for: the client then falls back to xterm's DOM renderer,
+ * whose rows the tests read (screenText); with WebGL the screen is a canvas.
+ */
+export async function launchBrowser(opts: { webgl?: boolean } = {}): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -18,6 +22,7 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...(opts.webgl ? [] : ['--disable-3d-apis']),
     ],
   });
 }

@@ -48,6 +48,14 @@ describe('OutputSequencer', () => {
     expect(seq.offset).toBe(8);
   });
 
+  it('tells when the replay is delivered, before output that was held for it', () => {
+    const got: string[] = [];
+    const seq = new OutputSequencer((d) => got.push(d));
+    seq.push({ terminalId: 't', data: 'live', offset: 3 });
+    seq.reset({ data: 'old', start: 0, end: 3 }, () => got.push('|'));
+    expect(got).toEqual(['old', '|', 'live']);
+  });
+
   it('delivers across a gap (output that fell out of the buffer) without repeating', () => {
     const got: string[] = [];
     const seq = new OutputSequencer((d) => got.push(d));
