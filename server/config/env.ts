@@ -79,7 +79,7 @@ const schema = z.object({
 
 export type Env = z.infer<typeof schema>;
 
-/** Every variable ptyhub reads; none of them is passed on to users' shells. */
+/** Every variable ptyhub reads (shells get none of them: see server/pty-host/shell-env.ts). */
 export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
 
 export interface Config extends Omit<Env, 'SERVER_ID' | 'ALLOWED_ORIGINS'> {

@@ -3,9 +3,11 @@
 import type { Replay } from '../../common/protocol.js';
 import type { HostExit, HostTerminal } from '../pty-protocol/messages.js';
 import { PtyProcess } from './pty-process.js';
+import { hostAccount, shellEnvironment } from './shell-env.js';
 
 export interface PtyTableOptions {
-  env: NodeJS.ProcessEnv;
+  /** The host's own environment: only its allowlisted variables reach a shell. */
+  hostEnv: NodeJS.ProcessEnv;
   replayChars: number;
   /** How long a pty may take to exit after SIGHUP before it is sent SIGKILL. */
   killGraceMs: number;
@@ -37,7 +39,7 @@ export class PtyTable {
     let resolveExited!: () => void;
     const exited = new Promise<void>((r) => (resolveExited = r));
     const pty = new PtyProcess(
-      { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: this.o.env, replayChars: this.o.replayChars },
+      { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: shellEnvironment(this.o.hostEnv, hostAccount(this.o.hostEnv, req.shell)), replayChars: this.o.replayChars },
       (data, offset) => this.o.onOutput(req.id, offset, data),
       (exit) => {
         this.ptys.delete(req.id);
