@@ -90,6 +90,8 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
         serverId,
         logger,
         timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS * 2,
+        // Checked at start-up (requireClusterSecret) whenever Redis is enabled.
+        secret: config.CLUSTER_SECRET ?? '',
         // Forwarded operations run exactly as local ones do: through the router's owner side.
         handle: (op): Promise<unknown> => router.serve(op),
         onEvent: (event) => service!.forgetLocal(event.terminalId),
