@@ -48,6 +48,7 @@ export class PtyHostServer {
       killGraceMs: o.killGraceMs,
       onOutput: (id, offset, data) => this.sendOutput(id, offset, data),
       onExit: (exit) => this.onExit(exit),
+      onReapError: (id, err) => o.logger.error({ err, terminalId: id }, 'ending what was left of a session failed'),
     });
   }
 

@@ -3,16 +3,19 @@
 import type { Replay } from '../../common/protocol.js';
 import type { HostExit, HostTerminal } from '../pty-protocol/messages.js';
 import { PtyProcess } from './pty-process.js';
+import { endSession } from './session-reaper.js';
 import { hostAccount, shellEnvironment } from './shell-env.js';
 
 export interface PtyTableOptions {
   /** The host's own environment: only its allowlisted variables reach a shell. */
   hostEnv: NodeJS.ProcessEnv;
   replayChars: number;
-  /** How long a pty may take to exit after SIGHUP before it is sent SIGKILL. */
+  /** How long a pty (and then what is left of its session) may take to exit after SIGHUP before SIGKILL. */
   killGraceMs: number;
   onOutput: (terminalId: string, offset: number, data: string) => void;
   onExit: (exit: HostExit) => void;
+  /** Ending what was left of a session failed (reading /proc). */
+  onReapError: (id: string, err: unknown) => void;
 }
 
 export interface SpawnRequest {
@@ -25,6 +28,7 @@ export interface SpawnRequest {
 
 interface Entry {
   pty: PtyProcess;
+  /** The shell has exited and nothing of its session is left. */
   exited: Promise<void>;
 }
 
@@ -44,12 +48,16 @@ export class PtyTable {
       (exit) => {
         this.ptys.delete(req.id);
         this.o.onExit({ id: req.id, ...exit });
-        resolveExited();
+        // However the shell ended, what it started (`nohup`, `( ... & )`) ends with it.
+        endSession(pid, this.o.killGraceMs)
+          .catch((err: unknown) => this.o.onReapError(req.id, err))
+          .finally(resolveExited);
       },
     );
+    const pid = pty.pid;
     if (this.paused) pty.pause();
     this.ptys.set(req.id, { pty, exited });
-    return pty.pid;
+    return pid;
   }
 
   has(id: string): boolean {
@@ -81,7 +89,7 @@ export class PtyTable {
     this.ptys.get(id)?.pty.kill(signal);
   }
 
-  /** SIGHUP, SIGKILL after the grace time; resolves once it has exited. */
+  /** SIGHUP, SIGKILL after the grace time; resolves once it and its whole session have exited. */
   async end(id: string): Promise<void> {
     const entry = this.ptys.get(id);
     if (!entry) return;
