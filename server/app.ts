@@ -7,6 +7,7 @@ import { AuthService } from './auth/auth-service.js';
 import { hashToken } from './auth/tokens.js';
 import type { ExitReason } from '../common/protocol.js';
 import { redactUrl, type Config } from './config/env.js';
+import { sharedModeWarning } from './config/user-mode.js';
 import { createPrismaClient } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
@@ -243,6 +244,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     },
     'listening',
   );
+  if (users > 1) logger.warn({ mode: config.TERMINAL_USER_MODE, users }, sharedModeWarning());
   logger.info(
     users === 0
       ? `No users yet. Create one with: npm run user:add -- <username>  (then sign in at ${url})`

@@ -41,6 +41,11 @@ const schema = z.object({
     }),
   TOKEN_TTL_HOURS: int(1, 24 * 365).default(24 * 7),
   SHELL: optionalString,
+  /**
+   * Which OS user runs the shells. shared (the only mode so far): every shell runs as the
+   * pty host's OS user, so ptyhub accounts are not isolated from each other at the OS level.
+   */
+  TERMINAL_USER_MODE: z.enum(['shared']).default('shared'),
   TERMINAL_CWD: optionalString,
   MAX_TERMINALS_PER_USER: int(1, 1000).default(10),
   TERMINAL_IDLE_TIMEOUT_MS: int(1000, 7 * 24 * 3600 * 1000).default(30 * 60 * 1000),
