@@ -3,8 +3,8 @@
 // server-1 on port 3000 and server-2 on port 3001, sharing one SQLite database and one
 // Redis. Ctrl-C stops the web servers and Redis; each instance's pty host keeps its
 // terminals, re-adopted by the next start (`SERVER_ID=server-1 npm run host:stop` ends them).
-// The Redis it starts requires a password (random per run, given to redis-server on its
-// stdin, not its command line), and the instances sign their messages with CLUSTER_SECRET
+// The Redis it starts requires a password (REDIS_PASSWORD from the environment or .env,
+// else random per run; given to redis-server on its stdin, not its command line), and the instances sign their messages with CLUSTER_SECRET
 // (from the environment or .env, else random per run).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -68,7 +68,7 @@ let redisUrl = process.env.REDIS_URL;
 if (!redisUrl && !process.env.REDIS_HOST) {
   const port = Number(values['redis-port']);
   console.log(`[cluster] starting redis-server on 127.0.0.1:${port}`);
-  const password = randomBytes(24).toString('hex');
+  const password = process.env.REDIS_PASSWORD || randomBytes(24).toString('hex');
   const redis = spawn('redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   redis.stdin!.end([`port ${port}`, 'bind 127.0.0.1', 'save ""', 'appendonly no', `requirepass ${password}`, ''].join('\n'));
   redis.once('error', (err) => {
