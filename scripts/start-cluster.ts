@@ -5,7 +5,12 @@
 // instance answers /healthz, and leaves its settings in ./data/cluster.env for
 // `npm run inspect`. Ctrl-C stops the web servers and Redis; each instance's pty host keeps
 // its terminals, re-adopted by the next start (`SERVER_ID=server-1 npm run host:stop` ends them).
+// The Redis it starts requires a password (REDIS_PASSWORD from the environment or .env,
+// else random per run; given to redis-server on its stdin, not its command line), and the
+// instances sign their messages with CLUSTER_SECRET (from the environment or .env, else
+// random per run).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -101,10 +106,9 @@ let redisUrl = process.env.REDIS_URL;
 if (!redisUrl && !process.env.REDIS_HOST) {
   const port = Number(values['redis-port']);
   console.log(`[cluster] starting redis-server on 127.0.0.1:${port}`);
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const password = process.env.REDIS_PASSWORD || randomBytes(24).toString('hex');
+  const redis = spawn('redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  redis.stdin!.end([`port ${port}`, 'bind 127.0.0.1', 'save ""', 'appendonly no', `requirepass ${password}`, ''].join('\n'));
   redis.once('error', (err) => {
     console.error(`[cluster] could not start redis-server (${err.message}). Install it (apt-get install redis-server) or set REDIS_URL.`);
     process.exit(1);
@@ -112,13 +116,14 @@ if (!redisUrl && !process.env.REDIS_HOST) {
   redisProcess = redis;
   pipeLogs('redis', redis);
   await waitForPort(port, 10_000);
-  redisUrl = `redis://127.0.0.1:${port}`;
+  redisUrl = `redis://:${password}@127.0.0.1:${port}`;
 }
 
 const databaseUrl = process.env.DATABASE_URL ?? `file:${path.join(DATA, 'ptyhub.db')}`;
 // Migrate once, before the instances start, so they never race for the schema.
 await applyMigrations(databaseUrl);
 
+const clusterSecret = process.env.CLUSTER_SECRET || randomBytes(32).toString('hex');
 const entry = path.join(PROJECT_ROOT, 'dist/server/main.js');
 if (!fs.existsSync(entry)) {
   console.error('[cluster] dist/ is missing: run `npm run build` first (npm run start:cluster does).');
@@ -134,6 +139,7 @@ const ready = ports.map((port, i) => {
       PORT: String(port),
       SERVER_ID: serverId,
       REDIS_URL: redisUrl,
+      CLUSTER_SECRET: clusterSecret,
       DATABASE_URL: databaseUrl,
       ...(metricsPorts ? { METRICS_PORT: String(metricsPorts[i]), METRICS_HOST: '127.0.0.1' } : {}),
     },

@@ -9,6 +9,7 @@ import { TokenRechecker } from './auth/token-recheck.js';
 import { hashToken } from './auth/tokens.js';
 import type { ExitReason } from '../common/protocol.js';
 import { redactUrl, type Config } from './config/env.js';
+import { sharedModeWarning } from './config/user-mode.js';
 import { createPrismaClient } from './db/client.js';
 import { probeDatabase } from './db/health-probe.js';
 import { applyMigrations } from './db/migrate.js';
@@ -121,6 +122,8 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
         serverId,
         logger,
         timeoutMs: config.REDIS_COMMAND_TIMEOUT_MS * 2,
+        // Checked at start-up (requireClusterSecret) whenever Redis is enabled.
+        secret: config.CLUSTER_SECRET ?? '',
         // Forwarded operations run exactly as local ones do: through the router's owner side.
         handle: (op): Promise<unknown> => router.serve(op),
         onEvent: (event) => service!.forgetLocal(event.terminalId),
@@ -306,6 +309,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     },
     'listening',
   );
+  if (users > 1) logger.warn({ mode: config.TERMINAL_USER_MODE, users }, sharedModeWarning());
   logger.info(
     users === 0
       ? `No users yet. Create one with: npm run user:add -- <username>  (then sign in at ${url})`

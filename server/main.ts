@@ -1,6 +1,6 @@
 // Entry point: `npm start` (built) or `tsx server/main.ts` (source).
 import { startApp } from './app.js';
-import { ConfigError, loadConfig, loadDotEnv } from './config/env.js';
+import { ConfigError, loadConfig, loadDotEnv, requireClusterSecret } from './config/env.js';
 import { createLogger } from './log/logger.js';
 
 await loadDotEnv();
@@ -8,6 +8,7 @@ await loadDotEnv();
 let config;
 try {
   config = loadConfig();
+  requireClusterSecret(config);
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(`ptyhub: ${err.message}\nSee .env.example for every variable.`);

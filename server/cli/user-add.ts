@@ -7,6 +7,7 @@ import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/passwords.js';
 import { loadConfig, loadDotEnv } from '../config/env.js';
 import { createPrismaClient } from '../db/client.js';
 import { applyMigrations } from '../db/migrate.js';
+import { sharedModeWarning } from '../config/user-mode.js';
 import { createUser, findUserByUsername } from '../db/users.js';
 import { audit } from '../log/audit.js';
 import { createLogger } from '../log/logger.js';
@@ -53,6 +54,7 @@ async function main(): Promise<number> {
     } else {
       await createUser(prisma, { id: randomUUID(), username, passwordHash });
       console.log(`user "${username}" created`);
+      if ((await prisma.user.count()) > 1) console.warn(`warning: ${sharedModeWarning()}`);
     }
     return 0;
   } finally {

@@ -7,12 +7,15 @@
 // it and replies to its own requests, and to `<prefix>rpc`, the events for everyone. A
 // device's requests are already serialized by its socket's queue (one at a time,
 // awaiting each reply), and one channel is delivered in order, so the owner applies them
-// in the order the device sent them. Every message is validated (zod) on receipt.
+// in the order the device sent them. Every message is authenticated (HMAC under
+// CLUSTER_SECRET, see message-auth.ts), requests and events are refused when replayed
+// (id and deadline), and every message is validated (zod) on receipt.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ErrorCode, Replay, TerminalStatus } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
+import { MessageAuth, ReplayGuard } from './message-auth.js';
 import { watchSubscriber } from '../redis/subscriber-watchdog.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
@@ -44,13 +47,16 @@ const messageSchema = z.discriminatedUnion('kind', [
     result: z.unknown().optional(),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
   }),
-  z.object({ kind: z.literal('event'), from: id, event: clusterEventSchema }),
+  z.object({ kind: z.literal('event'), id, from: id, deadline: z.number(), event: clusterEventSchema }),
 ]);
 type Message = z.infer<typeof messageSchema>;
 type Response = Extract<Message, { kind: 'res' }>;
 
 /** What the owner side does with a request: the local ptys (through the router). */
 export type LocalHandler = (op: Op) => Promise<unknown>;
+
+/** Request and event ids remembered against replays (beyond this, new ones are refused). */
+const MAX_REMEMBERED_IDS = 200_000;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -66,6 +72,8 @@ export function rpcChannel(prefix: string, serverId: string): string {
 export class ClusterChannel implements OwnerOps {
   private readonly pending = new Map<string, Pending>();
   private subscriber: Redis | null = null;
+  private readonly auth: MessageAuth;
+  private readonly replays: ReplayGuard;
 
   constructor(
     private readonly o: {
@@ -78,8 +86,14 @@ export class ClusterChannel implements OwnerOps {
       timeoutMs: number;
       /** A request the owner did not answer within timeoutMs (for metrics). */
       onTimeout?: (op: Op['op']) => void;
+      /** CLUSTER_SECRET: shared by every instance, known to nothing else. */
+      secret: string;
     },
-  ) {}
+  ) {
+    this.auth = new MessageAuth(o.secret);
+    // Instances' clocks must agree to well within the timeout (NTP); as much again is tolerated.
+    this.replays = new ReplayGuard({ skewMs: o.timeoutMs, maxAheadMs: o.timeoutMs, maxIds: MAX_REMEMBERED_IDS });
+  }
 
   private channelOf(serverId: string): string {
     return rpcChannel(this.o.redis.prefix, serverId);
@@ -96,7 +110,7 @@ export class ClusterChannel implements OwnerOps {
   async start(waitMs = 5000): Promise<void> {
     const sub = this.o.redis.duplicate('cluster-channel', { offlineQueue: true });
     this.subscriber = sub;
-    sub.on('message', (_channel: string, raw: string) => this.onMessage(raw));
+    sub.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
     watchSubscriber(sub, 'cluster-channel', { intervalMs: 5000, timeoutMs: this.o.timeoutMs, logger: this.o.logger });
     const subscribed = sub.subscribe(this.channelOf(this.o.serverId), this.everyone).catch((err: unknown) => {
       this.o.logger.warn({ err }, 'cluster channel: subscribing failed; retried on reconnect');
@@ -119,10 +133,10 @@ export class ClusterChannel implements OwnerOps {
 
   /** Tell every other instance; fire and forget (logged when Redis is unavailable). */
   broadcast(event: ClusterEvent): void {
-    const message: Message = { kind: 'event', from: this.o.serverId, event };
+    const message: Message = { kind: 'event', id: randomUUID(), from: this.o.serverId, deadline: Date.now() + this.o.timeoutMs, event };
     let sent: Promise<number>;
     try {
-      sent = this.o.redis.readyClient().publish(this.everyone, JSON.stringify(message));
+      sent = this.publish(this.everyone, message);
     } catch (err) {
       sent = Promise.reject(err);
     }
@@ -164,7 +178,7 @@ export class ClusterChannel implements OwnerOps {
     });
     let receivers: number;
     try {
-      receivers = await this.o.redis.readyClient().publish(this.channelOf(owner), JSON.stringify(message));
+      receivers = await this.publish(this.channelOf(owner), message);
     } catch (err) {
       this.settle(id, { kind: 'res', id, ok: false, error: { code: 'unavailable', message: 'Redis is unavailable' } });
       this.o.logger.debug({ err }, 'rpc publish failed');
@@ -183,17 +197,35 @@ export class ClusterChannel implements OwnerOps {
 
   // ---- both sides: incoming messages ----
 
-  private onMessage(raw: string): void {
+  /** Throws synchronously when Redis is not ready. */
+  private publish(channel: string, message: Message): Promise<number> {
+    return this.o.redis.readyClient().publish(channel, this.auth.seal(channel, JSON.stringify(message)));
+  }
+
+  private onMessage(channel: string, raw: string): void {
+    const json = this.auth.open(channel, raw);
+    if (json === null) {
+      // Logged without the message: it may carry someone's input.
+      this.o.logger.warn({ channel, bytes: raw.length }, 'cluster message with a bad or missing signature dropped');
+      return;
+    }
     let msg: Message;
     try {
-      msg = messageSchema.parse(JSON.parse(raw));
+      msg = messageSchema.parse(JSON.parse(json));
     } catch {
       this.o.logger.warn('malformed cluster message ignored');
       return;
     }
+    // A reply settles its pending request at most once: a replayed reply finds none.
     if (msg.kind === 'res') return this.settle(msg.id, msg);
+    if (msg.kind === 'event' && msg.from === this.o.serverId) return;
+    const admitted = this.replays.admit(msg.id, msg.deadline);
+    if (admitted !== 'ok') {
+      this.o.logger.warn({ kind: msg.kind, id: msg.id, from: msg.from, refused: admitted }, 'cluster message refused (replay window)');
+      return;
+    }
     if (msg.kind === 'req') void this.serve(msg);
-    else if (msg.kind === 'event' && msg.from !== this.o.serverId) this.o.onEvent(msg.event);
+    else this.o.onEvent(msg.event);
   }
 
   private settle(id: string, msg: Response): void {
@@ -222,7 +254,7 @@ export class ClusterChannel implements OwnerOps {
       res = { kind: 'res', id: req.id, ok: false, error: { code, message: err instanceof Error ? err.message : 'failed' } };
     }
     try {
-      await this.o.redis.readyClient().publish(this.channelOf(req.from), JSON.stringify(res));
+      await this.publish(this.channelOf(req.from), res);
     } catch (err) {
       this.o.logger.warn({ err, to: req.from }, 'rpc reply could not be sent');
     }

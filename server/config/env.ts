@@ -41,6 +41,11 @@ const schema = z.object({
     }),
   TOKEN_TTL_HOURS: int(1, 24 * 365).default(24 * 7),
   SHELL: optionalString,
+  /**
+   * Which OS user runs the shells. shared (the only mode so far): every shell runs as the
+   * pty host's OS user, so ptyhub accounts are not isolated from each other at the OS level.
+   */
+  TERMINAL_USER_MODE: z.enum(['shared']).default('shared'),
   TERMINAL_CWD: optionalString,
   MAX_TERMINALS_PER_USER: int(1, 1000).default(10),
   TERMINAL_IDLE_TIMEOUT_MS: int(1000, 7 * 24 * 3600 * 1000).default(30 * 60 * 1000),
@@ -61,6 +66,8 @@ const schema = z.object({
   REDIS_PORT: int(1, 65535).default(6379),
   REDIS_PASSWORD: optionalString,
   REDIS_DB: int(0, 1024).default(0),
+  /** Signs messages between instances; required when Redis is enabled (see requireClusterSecret). */
+  CLUSTER_SECRET: optionalString,
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]{0,64}$/).default('ptyhub:'),
   REDIS_COMMAND_TIMEOUT_MS: int(50, 60_000).default(2000),
   REDIS_CONNECT_TIMEOUT_MS: int(100, 60_000).default(5000),
@@ -94,7 +101,7 @@ const schema = z.object({
 
 export type Env = z.infer<typeof schema>;
 
-/** Every variable ptyhub reads; none of them is passed on to users' shells. */
+/** Every variable ptyhub reads (shells get none of them: see server/pty-host/shell-env.ts). */
 export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
 
 export interface Config extends Omit<Env, 'SERVER_ID' | 'ALLOWED_ORIGINS'> {
@@ -133,6 +140,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ALLOWED_ORIGINS: origins,
     redisEnabled: Boolean(e.REDIS_URL || e.REDIS_HOST),
   };
+}
+
+/** Shortest CLUSTER_SECRET accepted. */
+export const MIN_CLUSTER_SECRET_LENGTH = 32;
+
+/**
+ * The web server talks to other instances only through Redis, so with Redis it needs the
+ * secret that signs those messages; throws ConfigError naming CLUSTER_SECRET otherwise.
+ * (Tools that only read Redis, like inspect, do not.)
+ */
+export function requireClusterSecret(config: Config): void {
+  if (!config.redisEnabled) return;
+  const secret = config.CLUSTER_SECRET;
+  if (!secret) {
+    throw new ConfigError(['CLUSTER_SECRET: required when Redis is enabled (REDIS_URL/REDIS_HOST): the same secret on every instance, e.g. `openssl rand -hex 32`']);
+  }
+  if (secret.length < MIN_CLUSTER_SECRET_LENGTH) {
+    throw new ConfigError([`CLUSTER_SECRET: at least ${MIN_CLUSTER_SECRET_LENGTH} characters (got ${secret.length})`]);
+  }
 }
 
 /** Load `.env` from the working directory if present (real env vars win). */

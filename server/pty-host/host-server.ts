@@ -13,7 +13,8 @@ import { PtyTable } from './pty-table.js';
 export interface HostServerOptions {
   socketPath: string;
   serverId: string;
-  env: NodeJS.ProcessEnv;
+  /** The host's own environment: only its allowlisted variables reach a shell. */
+  hostEnv: NodeJS.ProcessEnv;
   replayChars: number;
   killGraceMs: number;
   /** With no terminal and no web server attached for this long, the host exits. */
@@ -42,11 +43,12 @@ export class PtyHostServer {
 
   constructor(private readonly o: HostServerOptions) {
     this.table = new PtyTable({
-      env: o.env,
+      hostEnv: o.hostEnv,
       replayChars: o.replayChars,
       killGraceMs: o.killGraceMs,
       onOutput: (id, offset, data) => this.sendOutput(id, offset, data),
       onExit: (exit) => this.onExit(exit),
+      onReapError: (id, err) => o.logger.error({ err, terminalId: id }, 'ending what was left of a session failed'),
     });
   }
 

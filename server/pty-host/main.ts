@@ -4,11 +4,10 @@
 // directory; ended by `npm run host:stop`, SIGTERM, or idling.
 import fs from 'node:fs';
 import net from 'node:net';
-import { CONFIG_KEYS, loadConfig, loadDotEnv } from '../config/env.js';
+import { loadConfig, loadDotEnv } from '../config/env.js';
 import { createLogger } from '../log/logger.js';
 import { hostPaths } from '../pty-protocol/host-paths.js';
 import { PtyHostServer } from './host-server.js';
-import { shellEnvironment } from './pty-process.js';
 
 /** Set by the launcher: a pipe on which the host says `ready` (or `running`, if another host answers). */
 const READY_FD_KEY = 'PTY_HOST_READY_FD';
@@ -45,7 +44,7 @@ if (alive) {
 const host = new PtyHostServer({
   socketPath: paths.socket,
   serverId: config.SERVER_ID,
-  env: shellEnvironment(process.env, CONFIG_KEYS),
+  hostEnv: process.env,
   replayChars: config.REPLAY_BUFFER_CHARS,
   killGraceMs: 2000,
   idleExitMs: config.PTY_HOST_IDLE_EXIT_MS,

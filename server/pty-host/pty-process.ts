@@ -1,5 +1,4 @@
 // One running shell in the pty host: the pty, its replay buffer, and output batching.
-import os from 'node:os';
 import path from 'node:path';
 import { spawn, type IPty } from 'node-pty';
 import type { Replay } from '../../common/protocol.js';
@@ -10,7 +9,8 @@ export interface PtyOptions {
   cwd: string;
   cols: number;
   rows: number;
-  env: NodeJS.ProcessEnv;
+  /** The shell's whole environment (see shell-env.ts). */
+  env: Record<string, string>;
   replayChars: number;
 }
 
@@ -46,8 +46,7 @@ export class PtyProcess {
       cols: opts.cols,
       rows: opts.rows,
       cwd: opts.cwd,
-      // The user's shell sees itself as $SHELL (ptyhub's own SHELL setting is not passed on).
-      env: { ...opts.env, SHELL: opts.shell },
+      env: opts.env,
     });
     this.pty.onData((data) => this.collect(data));
     this.pty.onExit(({ exitCode, signal }) => {
@@ -139,15 +138,4 @@ export class PtyProcess {
     const offset = this.replay.append(data);
     this.onOutput(data, offset);
   }
-}
-
-/** The environment a user's shell starts with: ptyhub's own settings never leak in. */
-export function shellEnvironment(base: NodeJS.ProcessEnv, secretKeys: readonly string[]): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base };
-  for (const key of secretKeys) delete env[key];
-  env.TERM = 'xterm-256color';
-  env.COLORTERM = 'truecolor';
-  env.PTYHUB = '1';
-  env.HOME ??= os.homedir();
-  return env;
 }

@@ -4,14 +4,19 @@ import path from 'node:path';
 import type { Replay, TerminalStatus } from '../../common/protocol.js';
 import type { HostExit, HostTerminal } from '../pty-protocol/messages.js';
 import { PtyProcess } from './pty-process.js';
+import { endSession } from './session-reaper.js';
+import { hostAccount, shellEnvironment } from './shell-env.js';
 
 export interface PtyTableOptions {
-  env: NodeJS.ProcessEnv;
+  /** The host's own environment: only its allowlisted variables reach a shell. */
+  hostEnv: NodeJS.ProcessEnv;
   replayChars: number;
-  /** How long a pty may take to exit after SIGHUP before it is sent SIGKILL. */
+  /** How long a pty (and then what is left of its session) may take to exit after SIGHUP before SIGKILL. */
   killGraceMs: number;
   onOutput: (terminalId: string, offset: number, data: string) => void;
   onExit: (exit: HostExit) => void;
+  /** Ending what was left of a session failed (reading /proc). */
+  onReapError: (id: string, err: unknown) => void;
 }
 
 export interface SpawnRequest {
@@ -25,6 +30,7 @@ export interface SpawnRequest {
 interface Entry {
   pty: PtyProcess;
   shell: string;
+  /** The shell has exited and nothing of its session is left. */
   exited: Promise<void>;
 }
 
@@ -39,17 +45,21 @@ export class PtyTable {
     let resolveExited!: () => void;
     const exited = new Promise<void>((r) => (resolveExited = r));
     const pty = new PtyProcess(
-      { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: this.o.env, replayChars: this.o.replayChars },
+      { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: shellEnvironment(this.o.hostEnv, hostAccount(this.o.hostEnv, req.shell)), replayChars: this.o.replayChars },
       (data, offset) => this.o.onOutput(req.id, offset, data),
       (exit) => {
         this.ptys.delete(req.id);
         this.o.onExit({ id: req.id, ...exit });
-        resolveExited();
+        // However the shell ended, what it started (`nohup`, `( ... & )`) ends with it.
+        endSession(pid, this.o.killGraceMs)
+          .catch((err: unknown) => this.o.onReapError(req.id, err))
+          .finally(resolveExited);
       },
     );
+    const pid = pty.pid;
     if (this.paused) pty.pause();
     this.ptys.set(req.id, { pty, shell: req.shell, exited });
-    return pty.pid;
+    return pid;
   }
 
   has(id: string): boolean {
@@ -89,7 +99,7 @@ export class PtyTable {
     this.ptys.get(id)?.pty.kill(signal);
   }
 
-  /** SIGHUP, SIGKILL after the grace time; resolves once it has exited. */
+  /** SIGHUP, SIGKILL after the grace time; resolves once it and its whole session have exited. */
   async end(id: string): Promise<void> {
     const entry = this.ptys.get(id);
     if (!entry) return;

@@ -50,6 +50,9 @@ export interface StartOptions {
 /** `node --import <this>` runs the TypeScript sources directly, from any cwd. */
 export const TSX_LOADER = pathToFileURL(path.join(PROJECT_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
+/** The CLUSTER_SECRET every test server gets unless a test sets another. */
+export const TEST_CLUSTER_SECRET = 'test-cluster-secret-0123456789abcdef';
+
 const running = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 const hosts = new Set<HostPaths>();
@@ -83,6 +86,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     LOG_LEVEL: 'debug',
     TERMINAL_CWD: dir,
     PTY_HOST_SOCKET: host.socket,
+    // Used only with Redis; the same on every test server, so they form one cluster.
+    CLUSTER_SECRET: TEST_CLUSTER_SECRET,
     ...opts.env,
   };
   const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')], {

@@ -13,6 +13,7 @@ import type { TerminalSessionRecord } from '../../server/sessions/types.js';
 import { connectManager, quietLogger, uniquePrefix } from '../locks/helpers.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { TEST_CLUSTER_SECRET } from '../helpers/server.js';
 
 let redis: RedisServer;
 let manager: RedisConnectionManager;
@@ -66,6 +67,7 @@ describe('instrumentation', () => {
       logger,
       timeoutMs: 300,
       onEvent: () => undefined,
+      secret: TEST_CLUSTER_SECRET,
       handle: (op) => (op.op === 'replay' ? Promise.resolve({ data: 'screen', offset: 6 }) : new Promise(() => {})),
     });
     const caller = new ClusterChannel({
@@ -75,6 +77,7 @@ describe('instrumentation', () => {
       timeoutMs: 300,
       onTimeout: (op) => metrics.ownerRpcTimeouts.inc({ op }),
       onEvent: () => undefined,
+      secret: TEST_CLUSTER_SECRET,
       handle: () => Promise.reject(new Error('not an owner')),
     });
     await Promise.all([owner.start(), caller.start()]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CONFIG_KEYS, ConfigError, loadConfig } from '../../server/config/env.js';
+import { CONFIG_KEYS, ConfigError, loadConfig, requireClusterSecret } from '../../server/config/env.js';
 import { PROJECT_ROOT } from '../../server/paths.js';
 
 describe('configuration', () => {
@@ -44,6 +44,13 @@ describe('configuration', () => {
     expect(loadConfig({ METRICS_PORT: '0' }).METRICS_PORT).toBe(0);
     expect(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5' })).toMatchObject({ METRICS_PORT: 9464, METRICS_HOST: '10.0.0.5' });
     expect(() => loadConfig({ METRICS_PORT: 'metrics' })).toThrow(/METRICS_PORT/);
+  });
+
+  it('requires a CLUSTER_SECRET of 32+ characters when Redis is enabled, naming it', () => {
+    expect(() => requireClusterSecret(loadConfig({}))).not.toThrow();
+    expect(() => requireClusterSecret(loadConfig({ REDIS_URL: 'redis://127.0.0.1:1' }))).toThrow(/CLUSTER_SECRET: required/);
+    expect(() => requireClusterSecret(loadConfig({ REDIS_HOST: 'r', CLUSTER_SECRET: 'short' }))).toThrow(/CLUSTER_SECRET: at least 32/);
+    expect(() => requireClusterSecret(loadConfig({ REDIS_HOST: 'r', CLUSTER_SECRET: 'x'.repeat(32) }))).not.toThrow();
   });
 
   it('reads TRUST_PROXY as off, on, hops or addresses', () => {
