@@ -201,6 +201,8 @@ describe('two devices on one terminal', () => {
 
     // Cancel keeps it; "End for everyone" ends it on every device.
     await a.locator('.tab[data-active="true"] .tab-close').click();
+    // The dialog opens once the owner has said what runs in the terminal.
+    await a.waitForSelector('.dialog');
     await a.keyboard.press('Escape');
     await a.waitForSelector('.dialog', { state: 'detached' });
     expect(await a.locator('.tab[data-status="running"]').count()).toBe(1);
