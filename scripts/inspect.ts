@@ -1,14 +1,16 @@
 // Print the live registry in Redis: instances (alive or not), users -> terminals -> devices.
-// Read-only (SCAN, SMEMBERS, GET, HGETALL, PTTL). Uses REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB
-// and REDIS_KEY_PREFIX, from the environment or .env.
+// Read-only (SCAN on every master, SMEMBERS, GET, HGETALL, PTTL). Uses REDIS_CLUSTER_NODES,
+// REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB and REDIS_KEY_PREFIX, from the environment or .env.
 //   npm run inspect            (tsx scripts/inspect.ts)
 //   npm run inspect -- --json  machine-readable
 //   npm run inspect -- --user <userId>
 import { config } from 'dotenv';
-import type { Redis } from 'ioredis';
 import { createRedisManager } from '../server/redis/connection-manager.js';
 import { listServers, type ServerInfo } from '../server/redis/instance-heartbeat.js';
+import { allKeys } from '../server/redis/scan.js';
+import type { RedisClient } from '../server/redis/types.js';
 import { escapeGlob, registryKeys } from '../server/registry/keys.js';
+import { RedisRegistry } from '../server/registry/redis-registry.js';
 
 config({ quiet: true });
 
@@ -38,12 +40,14 @@ const userFilter = args.includes('--user') ? args[args.indexOf('--user') + 1] : 
 const prefix = process.env.REDIS_KEY_PREFIX ?? 'ptyhub:';
 const url = process.env.REDIS_URL?.trim() || undefined;
 const host = process.env.REDIS_HOST?.trim() || undefined;
-if (!url && !host) {
-  console.error('Set REDIS_URL (or REDIS_HOST) to the Redis ptyhub uses.');
+const clusterNodes = process.env.REDIS_CLUSTER_NODES?.trim() || undefined;
+if (!url && !host && !clusterNodes) {
+  console.error('Set REDIS_URL (or REDIS_HOST, or REDIS_CLUSTER_NODES) to the Redis ptyhub uses.');
   process.exit(2);
 }
 const silent = { info() {}, debug() {}, warn() {}, error() {} };
 const manager = createRedisManager({
+  ...(clusterNodes ? { clusterNodes } : {}),
   ...(url ? { url } : {}),
   ...(host ? { host } : {}),
   ...(process.env.REDIS_PORT ? { port: Number(process.env.REDIS_PORT) } : {}),
@@ -56,59 +60,36 @@ const manager = createRedisManager({
   clientName: 'ptyhub-inspect',
 });
 
-async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out;
-}
+const scan = (pattern: string): Promise<string[]> => allKeys(manager, pattern);
 
-/** Run a pipeline and return its replies, throwing on the first failed command. */
-async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
-  const replies = (await pipe.exec()) ?? [];
-  return replies.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}
-
-async function collect(redis: Redis) {
+async function collect(redis: RedisClient) {
   const k = registryKeys(prefix);
   const p = escapeGlob(prefix);
+  const registry = new RedisRegistry(manager);
 
-  // Instances: those listed in <prefix>servers plus any that still own a sockets set.
+  // Instances: those listed in <prefix>servers plus any that still own registry entries.
   const listed = await listServers(manager);
-  const owners = (await scanKeys(redis, `${p}server:*:sockets`)).map((key) => key.slice(prefix.length + 'server:'.length, -':sockets'.length));
+  const owners = (await scan(`${p}server:*:users`)).map((key) => key.slice(prefix.length + 'server:'.length, -':users'.length));
   const instances: InstanceView[] = listed.map((s) => ({ ...s, sockets: 0 }));
   for (const id of owners) if (!listed.some((s) => s.serverId === id)) instances.push({ serverId: id, alive: false, ttlMs: null, sockets: 0 });
-  const counts = await exec(instances.reduce((pipe, s) => pipe.scard(k.serverSockets(s.serverId)), redis.pipeline()));
-  instances.forEach((s, i) => (s.sockets = Number(counts[i])));
+  for (const s of instances) s.sockets = (await registry.socketsOfServer(s.serverId)).size;
   instances.sort((a, b) => (a.serverId < b.serverId ? -1 : 1));
 
-  // Users -> terminals -> devices.
-  const userIds = (await scanKeys(redis, `${p}user:*:terms`))
-    .map((key) => key.slice(prefix.length + 'user:'.length, -':terms'.length))
+  // Users -> terminals -> devices (each user's part of the registry is four hashes).
+  const userIds = (await scan(`${p}{u:*}:term-sockets`))
+    .map((key) => key.slice(prefix.length + '{u:'.length, -'}:term-sockets'.length))
     .filter((u) => userFilter === undefined || u === userFilter)
     .sort();
   const users: Array<{ userId: string; terminals: TerminalView[] }> = [];
   for (const userId of userIds) {
-    const terminalIds = (await redis.smembers(k.userTerms(userId))).sort();
+    const [devKey, , termKey, primaryKey] = k.user(userId);
+    const [termSockets, primaries, devices] = await Promise.all([redis.hgetall(termKey), redis.hgetall(primaryKey), redis.hgetall(devKey)]);
     const terminals: TerminalView[] = [];
-    for (const terminalId of terminalIds) {
-      const [socketIds, primary] = (await exec(redis.pipeline().smembers(k.termSockets(terminalId)).get(k.termPrimary(terminalId)))) as [
-        string[],
-        string | null,
-      ];
-      const hashes = (await exec(socketIds.reduce((pipe, sid) => pipe.hgetall(k.socketDevice(sid)), redis.pipeline()))) as Array<
-        Record<string, string>
-      >;
-      const devices = socketIds
-        .map((socketId, i) => {
-          const h = hashes[i] ?? {};
+    for (const terminalId of Object.keys(termSockets).sort()) {
+      const primary = primaries[terminalId] ?? null;
+      const list = (JSON.parse(termSockets[terminalId]!) as string[])
+        .map((socketId) => {
+          const h = JSON.parse(devices[socketId] ?? '{}') as Record<string, string>;
           return {
             socketId,
             deviceName: h.deviceName ?? '?',
@@ -120,22 +101,23 @@ async function collect(redis: Redis) {
           };
         })
         .sort((a, b) => a.connectedAt - b.connectedAt);
-      terminals.push({ terminalId, primary, devices, session: await cachedSession(redis, terminalId) });
+      terminals.push({ terminalId, primary, devices: list, session: await cachedSession(redis, terminalId) });
     }
     users.push({ userId, terminals });
   }
-  // Locks held right now, and how the session cache is filled.
-  const lockKeys = await scanKeys(redis, `${p}lock:*`);
-  const ttls = (await exec(lockKeys.reduce((pipe, key) => pipe.pttl(key), redis.pipeline()))) as number[];
+  // Locks held right now, and how the session cache is filled (one command per key: on a
+  // cluster the keys live on different nodes).
+  const lockKeys = await scan(`${p}lock:*`);
+  const ttls = await Promise.all(lockKeys.map((key) => redis.pttl(key)));
   const locks = lockKeys.map((key, i) => ({ lock: key.slice(prefix.length + 'lock:'.length), ttlMs: ttls[i] ?? -1 }));
-  const sessionKeys = (await scanKeys(redis, `${p}session:*`)).filter((key) => !key.slice(prefix.length + 'session:'.length).includes(':'));
-  const kinds = (await exec(sessionKeys.reduce((pipe, key) => pipe.hget(key, 't'), redis.pipeline()))) as Array<string | null>;
+  const sessionKeys = (await scan(`${p}session:*`)).filter((key) => !key.slice(prefix.length + 'session:'.length).includes(':'));
+  const kinds = await Promise.all(sessionKeys.map((key) => redis.hget(key, 't')));
   const cache = { live: kinds.filter((t) => t === 'r').length, tombstones: kinds.filter((t) => t === 'x').length, markers: kinds.filter((t) => t === 'i').length };
   return { prefix, at: new Date().toISOString(), instances, users, locks, cache };
 }
 
 /** The session cache entry of a terminal: title, size, version, owner (if cached). */
-async function cachedSession(redis: Redis, terminalId: string) {
+async function cachedSession(redis: RedisClient, terminalId: string) {
   const h = await redis.hgetall(`${prefix}session:${terminalId}`);
   if (h.t !== 'r' || !h.d) return h.t === 'x' ? { ended: true as const, version: Number(h.v) } : null;
   const d = JSON.parse(h.d) as { title: string; cols: number; rows: number; version: number; serverId: string };

@@ -204,7 +204,11 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       port,
       database: redactUrl(config.DATABASE_URL),
       state: state.registryBackend(),
-      redis: redis.enabled ? redactUrl(config.REDIS_URL ?? `redis://${config.REDIS_HOST}:${config.REDIS_PORT}`) : 'disabled',
+      redis: !redis.enabled
+        ? 'disabled'
+        : config.REDIS_CLUSTER_NODES
+          ? `cluster ${config.REDIS_CLUSTER_NODES.replace(/\/\/[^@,]*@/g, '//***@')}`
+          : redactUrl(config.REDIS_URL ?? `redis://${config.REDIS_HOST}:${config.REDIS_PORT}`),
       serverId,
     },
     'listening',

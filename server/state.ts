@@ -32,6 +32,7 @@ export interface StateBackends {
 export async function createStateBackends(config: Config, prisma: PrismaClient, logger: Logger): Promise<StateBackends> {
   const log = logger.child({ component: 'redis' });
   const redis = createRedisManager({
+    clusterNodes: config.REDIS_CLUSTER_NODES,
     url: config.REDIS_URL,
     host: config.REDIS_HOST,
     port: config.REDIS_PORT,

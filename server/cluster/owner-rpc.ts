@@ -7,7 +7,7 @@
 // channel is delivered in order, so the owner applies them in the order the device sent
 // them.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/types.js';
 import type { ErrorCode, Replay } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import { watchSubscriber } from '../redis/subscriber-watchdog.js';
@@ -38,7 +38,7 @@ interface Pending {
 
 export class OwnerRpc implements PtyOps {
   private readonly pending = new Map<string, Pending>();
-  private subscriber: Redis | null = null;
+  private subscriber: RedisClient | null = null;
 
   constructor(
     private readonly o: {

@@ -3,7 +3,7 @@
 // may still own registry entries, so a reaper can find the ones whose key expired.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './types.js';
 import { errorMessage, isRedisUnavailable, redisCall } from './errors.js';
 import { Listeners } from './listeners.js';
 import type { LoggerLike, RedisConnectionManager } from './types.js';
@@ -90,9 +90,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
-function scripts(client: Redis): { refresh: ScriptCall; release: ScriptCall } {
+function scripts(client: RedisClient): { refresh: ScriptCall; release: ScriptCall } {
   if (!defined.has(client)) {
     client.defineCommand('ptyhubHeartbeatRefresh', { numberOfKeys: 2, lua: REFRESH_LUA });
     client.defineCommand('ptyhubHeartbeatRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
@@ -166,7 +166,7 @@ class Heartbeat implements InstanceHeartbeat {
   }
 
   async claim(waitForStaleMs: number): Promise<void> {
-    const client = (): Redis => this.manager.readyClient();
+    const client = (): RedisClient => this.manager.readyClient();
     const trySet = () =>
       redisCall('heartbeat claim', () => client().set(this.key, this.token, 'PX', this.ttlMs, 'NX'));
     if ((await trySet()) !== 'OK') {

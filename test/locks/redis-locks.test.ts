@@ -1,9 +1,8 @@
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lockKey, lockBackoff, RedisLockManager } from '../../server/locks/redis-locks.js';
 import { LockTimeoutError } from '../../server/locks/types.js';
 import type { RedisManagerOptions } from '../../server/redis/connection-manager.js';
-import { RedisUnavailableError, type RedisConnectionManager } from '../../server/redis/types.js';
+import { RedisUnavailableError, type RedisClient, type RedisConnectionManager } from '../../server/redis/types.js';
 import { CachedSessionStore } from '../../server/sessions/cached-store.js';
 import { DbSessionStore } from '../../server/sessions/db-store.js';
 import { VersionConflictError } from '../../server/sessions/types.js';
@@ -164,7 +163,7 @@ describe('RedisLockManager', () => {
       let lostConfirms = opts.lostConfirms ?? 0;
       const counters = { sets: 0 };
       const lost = () => Object.assign(new Error('Command timed out'), { name: 'Error' });
-      const wrap = (client: Redis): Redis =>
+      const wrap = (client: RedisClient): RedisClient =>
         new Proxy(client, {
           get(target, prop, receiver) {
             const value = Reflect.get(target, prop, receiver) as unknown;

@@ -66,7 +66,7 @@ describe('switching registry under Redis faults', () => {
     await switched;
 
     const obs = await observer(redisServer.url, prefix);
-    const snap = await snapshot(obs.readyClient(), prefix);
+    const snap = await snapshot(obs);
     expect(invariantErrors(snap)).toEqual([]);
     expect(attachments(snap)).toEqual({ t1: ['s1', 's2'], t2: ['s3'] });
     expect(snap.terminals.get('t1')?.primary).toBe('s2');
@@ -140,7 +140,7 @@ describe('switching registry under Redis faults', () => {
     expect(failures).toEqual([]);
     expect(registry.backend).toBe('redis');
     const obs = await observer(redisServer.url, prefix);
-    const snap = await snapshot(obs.readyClient(), prefix);
+    const snap = await snapshot(obs);
     expect(invariantErrors(snap)).toEqual([]);
     expect(attachments(snap)).toEqual(expectedAttachments(model, terminals));
     for (const t of terminals) expect(snap.terminals.get(t)?.primary ?? null).toBe(model.primaryOf(t));
@@ -190,7 +190,7 @@ describe('switching registry under Redis faults', () => {
     await up;
 
     const obs = await observer(redisServer.url, prefix);
-    const snap = await snapshot(obs.readyClient(), prefix);
+    const snap = await snapshot(obs);
     expect(invariantErrors(snap)).toEqual([]);
     expect(attachments(snap)).toEqual({ t1: ['b1', 's2', 's3'] });
     expect(snap.terminals.get('t1')?.primary).toBe('s3');
@@ -210,7 +210,7 @@ describe('switching registry under Redis faults', () => {
     await a.registry.setPrimarySocket('t1', 'a1');
     await b.registry.addSocket('t1', device('b1', { serverId: 'srv-b' }));
     await a.registry.close({ purge: true });
-    const snap = await snapshot(b.manager.readyClient(), prefix);
+    const snap = await snapshot(b.manager);
     expect(invariantErrors(snap)).toEqual([]);
     expect(attachments(snap)).toEqual({ t1: ['b1'] });
     expect(snap.terminals.get('t1')?.primary).toBeNull();
@@ -266,7 +266,7 @@ describe('switching registry under Redis faults', () => {
     await b.registry.waitForBackend('redis', 10_000);
 
     const obs = await observer(redisServer.url, prefix);
-    const snap = await snapshot(obs.readyClient(), prefix);
+    const snap = await snapshot(obs);
     expect(invariantErrors(snap)).toEqual([]);
     expect(attachments(snap)).toEqual(Object.fromEntries(Object.entries(expected).sort(([x], [y]) => (x < y ? -1 : 1))));
     expect(snap.servers.get('srv-a')).toHaveLength(N - Math.ceil(N / 3));
