@@ -22,11 +22,20 @@ export interface ClusterNode {
   restart(): Promise<void>;
 }
 
+/**
+ * Test code passes Redis targets around as one string: a redis:// URL, or
+ * "cluster:host:port,host:port,..." for a cluster. These are the manager options for one.
+ */
+export function targetOptions(target: string): { url: string } | { clusterNodes: string } {
+  return target.startsWith('cluster:') ? { clusterNodes: target.slice('cluster:'.length) } : { url: target };
+}
+
 export interface RedisCluster {
-  /** host:port of every node, as REDIS_CLUSTER_NODES takes them. */
   nodes: ClusterNode[];
-  /** "127.0.0.1:p1,127.0.0.1:p2,..." */
+  /** "127.0.0.1:p1,127.0.0.1:p2,..." (what REDIS_CLUSTER_NODES takes). */
   nodeList: string;
+  /** "cluster:" + nodeList: a target for targetOptions(). */
+  url: string;
   /** The nodes serving slots right now. */
   masters(): Promise<ClusterNode[]>;
   /** Kill the master serving `slot` and wait until another node serves it. Returns the killed node. */
@@ -121,6 +130,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   const cluster: RedisCluster = {
     nodes,
     nodeList: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
+    url: `cluster:${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
     async masters() {
       const out: ClusterNode[] = [];
       for (const n of nodes) {
