@@ -7,11 +7,10 @@
 // channel is delivered in order, so the owner applies them in the order the device sent
 // them.
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../redis/types.js';
 import type { ErrorCode, Replay } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
-import { watchSubscriber } from '../redis/subscriber-watchdog.js';
-import type { RedisConnectionManager } from '../redis/types.js';
+import { createPubSub, type PubSub } from '../redis/pubsub.js';
+import { RedisUnavailableError, type RedisConnectionManager } from '../redis/types.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from '../terminals/errors.js';
 import type { PtyOps, ResizeResult } from '../terminals/ports.js';
@@ -38,7 +37,7 @@ interface Pending {
 
 export class OwnerRpc implements PtyOps {
   private readonly pending = new Map<string, Pending>();
-  private subscriber: RedisClient | null = null;
+  private bus: PubSub | null = null;
 
   constructor(
     private readonly o: {
@@ -59,11 +58,10 @@ export class OwnerRpc implements PtyOps {
    * Waits for the subscription only while Redis is up, and at most `waitMs`.
    */
   async start(waitMs = 5000): Promise<void> {
-    const sub = this.o.redis.duplicate('owner-rpc', { offlineQueue: true });
-    this.subscriber = sub;
-    sub.on('message', (_channel: string, raw: string) => this.onMessage(raw));
-    watchSubscriber(sub, 'owner-rpc', { intervalMs: 5000, timeoutMs: this.o.timeoutMs, logger: this.o.logger });
-    const subscribed = sub.subscribe(this.channelOf(this.o.serverId)).catch((err: unknown) => {
+    const bus = createPubSub(this.o.redis, 'owner-rpc', { logger: this.o.logger, pingTimeoutMs: this.o.timeoutMs });
+    this.bus = bus;
+    bus.onMessage((_channel, raw) => this.onMessage(raw));
+    const subscribed = bus.subscribe(this.channelOf(this.o.serverId)).catch((err: unknown) => {
       this.o.logger.warn({ err }, 'owner rpc: subscribing failed; retried on reconnect');
     });
     if (this.o.redis.state !== 'ready') return;
@@ -78,8 +76,8 @@ export class OwnerRpc implements PtyOps {
       p.reject(new ServiceError('unavailable', 'shutting down'));
       this.pending.delete(id);
     }
-    await this.subscriber?.quit().catch(() => undefined);
-    this.subscriber = null;
+    await this.bus?.close();
+    this.bus = null;
   }
 
   // ---- PtyOps: the caller side ----
@@ -112,7 +110,7 @@ export class OwnerRpc implements PtyOps {
     });
     let receivers: number;
     try {
-      receivers = await this.o.redis.readyClient().publish(this.channelOf(owner), JSON.stringify(message));
+      receivers = await this.publish(this.channelOf(owner), JSON.stringify(message));
     } catch (err) {
       this.settle(id, { kind: 'res', id, ok: false, error: { code: 'unavailable', message: 'Redis is unavailable' } });
       this.o.logger.debug({ err }, 'rpc publish failed');
@@ -127,6 +125,11 @@ export class OwnerRpc implements PtyOps {
       });
     }
     return reply;
+  }
+
+  private publish(channel: string, message: string): Promise<number> {
+    if (!this.bus) return Promise.reject(new RedisUnavailableError('owner rpc is not started'));
+    return this.bus.publish(channel, message);
   }
 
   // ---- both sides: incoming messages ----
@@ -169,7 +172,7 @@ export class OwnerRpc implements PtyOps {
       res = { kind: 'res', id: req.id, ok: false, error: { code, message: err instanceof Error ? err.message : 'failed' } };
     }
     try {
-      await this.o.redis.readyClient().publish(this.channelOf(req.from), JSON.stringify(res));
+      await this.publish(this.channelOf(req.from), JSON.stringify(res));
     } catch (err) {
       this.o.logger.warn({ err, to: req.from }, 'rpc reply could not be sent');
     }

@@ -1,8 +1,10 @@
 // socket.io's Redis adapter on top of our one connection manager, so a broadcast to a
-// terminal's room reaches devices on every instance.
-import { createAdapter } from '@socket.io/redis-adapter';
+// terminal's room reaches devices on every instance. On a Redis Cluster it is the sharded
+// adapter (SSUBSCRIBE/SPUBLISH, one channel per room), so each terminal's traffic stays on
+// the shard of its channel instead of being broadcast to every node.
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from '../log/logger.js';
-import { watchSubscriber } from '../redis/subscriber-watchdog.js';
+import { createPubSub } from '../redis/pubsub.js';
 import type { RedisConnectionManager } from '../redis/types.js';
 
 /**
@@ -13,20 +15,25 @@ import type { RedisConnectionManager } from '../redis/types.js';
  */
 function safePublisher(redis: RedisConnectionManager, logger: Logger) {
   let failures = 0;
+  const send = (publish: () => Promise<number>): Promise<number> => {
+    let sent: Promise<number>;
+    try {
+      sent = publish();
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    return sent.catch((err: unknown) => {
+      // One line per burst, not per message.
+      if (failures++ % 1000 === 0) logger.warn({ err, failures }, 'cross-instance broadcast dropped (Redis unavailable)');
+      return 0;
+    });
+  };
   const self = {
-    publish(channel: string, message: string | Buffer): Promise<number> {
-      let sent: Promise<number>;
-      try {
-        sent = redis.readyClient().publish(channel, message);
-      } catch (err) {
-        sent = Promise.reject(err);
-      }
-      return sent.catch((err: unknown) => {
-        // One line per burst, not per message.
-        if (failures++ % 1000 === 0) logger.warn({ err, failures }, 'cross-instance broadcast dropped (Redis unavailable)');
-        return 0;
-      });
-    },
+    publish: (channel: string, message: string | Buffer): Promise<number> => send(() => redis.readyClient().publish(channel, message)),
+    spublish: (channel: string, message: string | Buffer): Promise<number> => send(() => redis.readyClient().spublish(channel, message) as Promise<number>),
+    // The sharded adapter counts instances with PUBSUB SHARDNUMSUB on every node of a cluster.
+    isCluster: redis.isCluster,
+    nodes: () => redis.masters(),
     // Used by the adapter for PUBSUB NUMSUB (how many instances to expect answers from).
     send_command(command: string, args: unknown[], cb: (err: Error | null, res?: unknown) => void): void {
       try {
@@ -45,8 +52,14 @@ function safePublisher(redis: RedisConnectionManager, logger: Logger) {
 }
 
 export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger, pingTimeoutMs: number) {
-  const subscriber = redis.duplicate('socket.io-adapter', { offlineQueue: true });
-  watchSubscriber(subscriber, 'socket.io-adapter', { intervalMs: 5000, timeoutMs: pingTimeoutMs, logger });
+  const { subscriber } = createPubSub(redis, 'socket.io-adapter', { logger, pingTimeoutMs });
+  if (redis.isCluster) {
+    return createShardedAdapter(safePublisher(redis, logger), subscriber, {
+      channelPrefix: `${redis.prefix}socket.io`,
+      // One channel per room (t:<terminalId>, u:<userId>): spread over the shards.
+      subscriptionMode: 'dynamic',
+    });
+  }
   return createAdapter(safePublisher(redis, logger), subscriber, {
     key: `${redis.prefix}socket.io`,
     requestsTimeout: 3000,

@@ -40,8 +40,12 @@ import {
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 const withScripts = new WeakSet<RedisClient>();
 
-/** Default life of an owner key without a refresh (the switching registry refreshes at a quarter of it). */
-export const OWNER_TTL_MS = 60 * 60 * 1000;
+/**
+ * Default life of an owner key without a refresh (the switching registry refreshes the
+ * keys of the ids it holds at a quarter of it). Bounds how long the owner key of an ended
+ * terminal or a reaped socket lingers.
+ */
+export const OWNER_TTL_MS = 10 * 60 * 1000;
 
 export interface ReapResult {
   /** False when the instance's heartbeat key exists (nothing was touched). */
