@@ -4,6 +4,7 @@
 //
 //   npm run bench                  # everything (about 40 s)
 //   npm run bench -- echo replay   # only benchmarks whose id contains one of the words
+//   npm run bench -- load          # the scaling runs instead (bench/load.ts, a few minutes)
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { spawn as spawnPty } from 'node-pty';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, type TestServer } from '../test/helpers/server.js';
 import { type BenchResult, type Check, Device, fmt, login, passed, sleep, summarize, table } from './lib.js';
+import { runLoad } from './load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results.json');
@@ -347,6 +349,7 @@ const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult> }> =
 
 async function main(): Promise<number> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  if (filters.includes('load')) return runLoad();
   const selected = BENCHES.filter((b) => filters.length === 0 || filters.some((f) => b.id.includes(f)));
   if (selected.length === 0) {
     console.error(`no benchmark matches ${filters.join(' ')}; ids: ${BENCHES.map((b) => b.id).join(', ')}`);

@@ -51,14 +51,48 @@ function safePublisher(redis: RedisConnectionManager, logger: Logger) {
   return self;
 }
 
+/**
+ * The sharded adapter applies a broadcast or room change to its own sockets only once its
+ * SPUBLISH is answered, while a local-only operation (`io.local...`) applies at once: a
+ * local leave right after a broadcast would overtake it (devices here would miss the
+ * broadcast). Local-only operations therefore wait for the operations sent before them.
+ */
+function localAfterPublished<A extends object>(adapter: A): A {
+  let tail: Promise<unknown> = Promise.resolve();
+  const target = adapter as unknown as Record<string, (...args: unknown[]) => unknown>;
+  // Where each method takes its options ({ rooms, except, flags }).
+  const optsAt = { broadcast: 1, addSockets: 0, delSockets: 0, disconnectSockets: 0 } as const;
+  for (const [method, at] of Object.entries(optsAt)) {
+    const original = target[method]!.bind(adapter);
+    target[method] = (...args) => {
+      if ((args[at] as { flags?: { local?: boolean } } | undefined)?.flags?.local) {
+        const done = tail.then(() => original(...args));
+        tail = done.catch(() => undefined);
+        return done;
+      }
+      const sent = Promise.resolve(original(...args));
+      tail = Promise.all([tail, sent]).catch(() => undefined);
+      return sent;
+    };
+  }
+  return adapter;
+}
+
 export function createClusterAdapter(redis: RedisConnectionManager, logger: Logger, pingTimeoutMs: number) {
   const { subscriber } = createPubSub(redis, 'socket.io-adapter', { logger, pingTimeoutMs });
   if (redis.isCluster) {
-    return createShardedAdapter(safePublisher(redis, logger), subscriber, {
+    const make = createShardedAdapter(safePublisher(redis, logger), subscriber, {
       channelPrefix: `${redis.prefix}socket.io`,
-      // One channel per room (t:<terminalId>, u:<userId>): spread over the shards.
-      subscriptionMode: 'dynamic',
+      // One channel for everything: a room's broadcasts and its membership changes (a
+      // terminal's `terminal:exit`, then every socket leaving its room) must arrive in the
+      // order they were sent. 'dynamic' (a channel per room, spread over the shards) loses
+      // that order between channels.
+      subscriptionMode: 'static',
     });
+    // socket.io calls it with `new`: a plain function returning the adapter.
+    return function orderedShardedAdapter(nsp: Parameters<typeof make>[0]) {
+      return localAfterPublished(make(nsp));
+    };
   }
   return createAdapter(safePublisher(redis, logger), subscriber, {
     key: `${redis.prefix}socket.io`,
