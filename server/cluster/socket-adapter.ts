@@ -1,7 +1,7 @@
 // socket.io's Redis adapter on top of our one connection manager, so a broadcast to a
 // terminal's room reaches devices on every instance. On a Redis Cluster it is the sharded
-// adapter (SSUBSCRIBE/SPUBLISH, one channel per room), so each terminal's traffic stays on
-// the shard of its channel instead of being broadcast to every node.
+// adapter (SSUBSCRIBE/SPUBLISH on one channel: its shard carries the adapter's traffic,
+// instead of classic PUBLISH copying every message to every node).
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from '../log/logger.js';
 import { createPubSub } from '../redis/pubsub.js';
@@ -33,7 +33,13 @@ function safePublisher(redis: RedisConnectionManager, logger: Logger) {
     spublish: (channel: string, message: string | Buffer): Promise<number> => send(() => redis.readyClient().spublish(channel, message) as Promise<number>),
     // The sharded adapter counts instances with PUBSUB SHARDNUMSUB on every node of a cluster.
     isCluster: redis.isCluster,
-    nodes: () => redis.masters(),
+    nodes: () => {
+      try {
+        return redis.masters();
+      } catch {
+        return []; // not ready: no instance can be counted
+      }
+    },
     // Used by the adapter for PUBSUB NUMSUB (how many instances to expect answers from).
     send_command(command: string, args: unknown[], cb: (err: Error | null, res?: unknown) => void): void {
       try {
