@@ -96,14 +96,17 @@ export class RedisRegistry implements UserTerminalRegistry {
     await this.mutate('addSocket', uid, ADD, [terminalId, device.socketId, encodeDevice(device)]);
   }
 
-  async removeSocket(terminalId: string, socketId: string): Promise<boolean> {
-    const uid = await this.ownerOfTerminal(terminalId);
+  // `owner` (optional, on the calls below): the user, when the caller knows it (the
+  // switching registry does for its own sockets); it saves reading the owner key first.
+
+  async removeSocket(terminalId: string, socketId: string, owner?: string): Promise<boolean> {
+    const uid = owner ?? (await this.ownerOfTerminal(terminalId));
     if (uid === null) return false;
     return (await this.mutate('removeSocket', uid, REMOVE, [terminalId, socketId])) === 1;
   }
 
-  async removeSocketFromAllTerminals(socketId: string): Promise<string[]> {
-    const uid = await this.ownerOfSocket(socketId);
+  async removeSocketFromAllTerminals(socketId: string, owner?: string): Promise<string[]> {
+    const uid = owner ?? (await this.ownerOfSocket(socketId));
     if (uid === null) return [];
     const tids = arr(await this.mutate('removeSocketFromAllTerminals', uid, REMOVE_ALL, [socketId]));
     await this.forgetSocket(socketId);
@@ -131,8 +134,8 @@ export class RedisRegistry implements UserTerminalRegistry {
     return this.cmd('getPrimarySocket', (c) => c.hget(this.k.user(uid)[3], terminalId));
   }
 
-  async setPrimarySocket(terminalId: string, socketId: string | null): Promise<void> {
-    const uid = await this.ownerOfTerminal(terminalId);
+  async setPrimarySocket(terminalId: string, socketId: string | null, owner?: string): Promise<void> {
+    const uid = owner ?? (await this.ownerOfTerminal(terminalId));
     if (uid === null) {
       if (socketId === null) return;
       throw new RegistryConflictError('not_attached', terminalId, socketId);
@@ -140,8 +143,8 @@ export class RedisRegistry implements UserTerminalRegistry {
     await this.run('setPrimarySocket', uid, SET_PRIMARY, [terminalId, socketId ?? '', 'set'], terminalId, socketId ?? '');
   }
 
-  async updatePing(socketId: string, at: number = Date.now()): Promise<void> {
-    const uid = await this.ownerOfSocket(socketId);
+  async updatePing(socketId: string, at: number = Date.now(), owner?: string): Promise<void> {
+    const uid = owner ?? (await this.ownerOfSocket(socketId));
     if (uid !== null) await this.run('updatePing', uid, UPDATE_PING, [socketId, String(at)]);
   }
 
@@ -247,8 +250,8 @@ export class RedisRegistry implements UserTerminalRegistry {
    * Re-publishing primaries: 'force' sets it if the socket is attached, 'nx' also needs no
    * primary to be set yet; null clears. Never throws a conflict; returns whether it was set.
    */
-  async setPrimaryIf(terminalId: string, socketId: string | null, mode: 'force' | 'nx'): Promise<boolean> {
-    const uid = await this.ownerOfTerminal(terminalId);
+  async setPrimaryIf(terminalId: string, socketId: string | null, mode: 'force' | 'nx', owner?: string): Promise<boolean> {
+    const uid = owner ?? (await this.ownerOfTerminal(terminalId));
     if (uid === null) return false;
     return (await this.run('setPrimaryIf', uid, SET_PRIMARY, [terminalId, socketId ?? '', mode])) === 1;
   }

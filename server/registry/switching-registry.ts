@@ -29,6 +29,9 @@ import { RegistryConflictError, type DeviceInfo, type RegistryStats, type UserTe
 
 export type RegistryBackend = 'memory' | 'redis';
 
+/** Catch-up rounds for writes made during a re-publish before switching anyway (see resync). */
+const CATCH_UP_ROUNDS = 3;
+
 export interface SwitchingRegistryOptions {
   manager: RedisConnectionManager;
   /** This instance; every socket added here must carry it as serverId. */
@@ -147,8 +150,9 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       // Not ours: best effort in Redis (its holder re-publishes the truth anyway).
       return this.read('removeSocket', () => this.redis.removeSocket(terminalId, socketId), () => false);
     }
+    const owner = this.local.device(socketId)?.userId;
     const removed = this.local.remove(terminalId, socketId);
-    await this.mirror('removeSocket', [socketId], [], () => this.redis.removeSocket(terminalId, socketId));
+    await this.mirror('removeSocket', [socketId], [], () => this.redis.removeSocket(terminalId, socketId, owner));
     return removed;
   }
 
@@ -156,8 +160,9 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     if (!this.local.hasSocket(socketId)) {
       return this.read('removeSocketFromAllTerminals', () => this.redis.removeSocketFromAllTerminals(socketId), () => []);
     }
+    const owner = this.local.device(socketId)?.userId;
     const terms = this.local.removeEverywhere(socketId);
-    await this.mirror('removeSocketFromAllTerminals', [socketId], [], () => this.redis.removeSocketFromAllTerminals(socketId));
+    await this.mirror('removeSocketFromAllTerminals', [socketId], [], () => this.redis.removeSocketFromAllTerminals(socketId, owner));
     return terms;
   }
 
@@ -172,12 +177,13 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       return;
     }
     const prev = this.local.primaryOf(terminalId);
+    const owner = this.ownerOfLocal(terminalId);
     this.local.setPrimary(terminalId, socketId);
     await this.mirror(
       'setPrimarySocket',
       [],
       [terminalId],
-      () => this.redis.setPrimarySocket(terminalId, socketId),
+      () => this.redis.setPrimarySocket(terminalId, socketId, owner),
       () => {
         if (prev === null || this.local.isAttached(terminalId, prev)) this.local.setPrimary(terminalId, prev);
       },
@@ -193,7 +199,8 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       return;
     }
     this.local.updatePing(socketId, at);
-    await this.mirror('updatePing', [socketId], [], () => this.redis.updatePing(socketId, at));
+    const owner = this.local.device(socketId)?.userId;
+    await this.mirror('updatePing', [socketId], [], () => this.redis.updatePing(socketId, at, owner));
   }
 
   /** Forget our local copy, and the shared registry too when Redis is in use. */
@@ -272,6 +279,12 @@ export class SwitchingRegistry implements UserTerminalRegistry {
   }
 
   // --- plumbing ------------------------------------------------------------------------
+
+  /** The user of a terminal we hold sockets on (undefined otherwise): saves an owner-key read. */
+  private ownerOfLocal(terminalId: string): string | undefined {
+    const sid = this.local.socketsOf(terminalId)[0];
+    return sid === undefined ? undefined : this.local.device(sid)?.userId;
+  }
 
   /** Owner keys of the ids we hold expire unless refreshed (a crashed instance's ones go by themselves). */
   private async refreshOwners(): Promise<void> {
@@ -414,7 +427,7 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       this.ownerHints.clear();
       await this.syncPrimaries(forced, epoch);
       // Writes made while we were publishing were only applied locally: publish them too.
-      while (this.dirtySockets.size || this.dirtyPrimaries.size) {
+      for (let round = 0; round < CATCH_UP_ROUNDS && (this.dirtySockets.size || this.dirtyPrimaries.size); round++) {
         const socketsNow = new Set(this.dirtySockets);
         const primariesNow = new Set(this.dirtyPrimaries);
         this.dirtySockets.clear();
@@ -423,10 +436,26 @@ export class SwitchingRegistry implements UserTerminalRegistry {
         await this.syncSockets(socketsNow, epoch);
         await this.syncPrimaries(primariesNow, epoch, false);
       }
-      this.claimedThisSync.clear();
       if (epoch !== this.epoch || this.closed) return; // superseded by a fall-back
       this.retryAttempt = 0;
+      // Callers that never pause would keep marking sockets forever: switch now, then publish
+      // what is still marked. Those syncs are sent before any later write (they read the
+      // local copy as it is now, and one connection per node answers in order).
+      const socketsLeft = new Set(this.dirtySockets);
+      const primariesLeft = new Set(this.dirtyPrimaries);
+      this.dirtySockets.clear();
+      this.dirtyPrimaries.clear();
       this.setMode('redis', `${reason}; re-published ${sockets.size} socket(s) in ${Date.now() - started} ms`);
+      if (socketsLeft.size || primariesLeft.size) {
+        try {
+          await this.syncSockets(socketsLeft, epoch);
+          await this.syncPrimaries(primariesLeft, epoch, false); // reads the local copy as it is then
+        } catch (err) {
+          this.markDirty([...socketsLeft], [...primariesLeft]);
+          if (epoch === this.epoch) this.fallBack(`re-publish of late changes failed: ${errorMessage(err)}`);
+        }
+      }
+      this.claimedThisSync.clear();
     } catch (err) {
       this.ownerHints.clear();
       this.claimedThisSync.clear();
@@ -473,11 +502,11 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     for (const tid of forced) {
       const sid = this.local.primaryOf(tid);
       // Clearing is only ours to re-publish while we still hold sockets on the terminal.
-      if (sid !== null || this.local.deviceCount(tid) > 0) ops.push(this.redis.setPrimaryIf(tid, sid, 'force'));
+      if (sid !== null || this.local.deviceCount(tid) > 0) ops.push(this.redis.setPrimaryIf(tid, sid, 'force', this.ownerOfLocal(tid)));
     }
     if (includeKnown) {
       for (const [tid, sid] of this.local.primaries()) {
-        if (!forced.has(tid)) ops.push(this.redis.setPrimaryIf(tid, sid, 'nx'));
+        if (!forced.has(tid)) ops.push(this.redis.setPrimaryIf(tid, sid, 'nx', this.ownerOfLocal(tid)));
       }
     }
     await Promise.all(ops);
