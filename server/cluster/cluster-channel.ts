@@ -9,12 +9,11 @@
 // awaiting each reply), and one channel is delivered in order, so the owner applies them
 // in the order the device sent them. Every message is validated (zod) on receipt.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ErrorCode, Replay } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
-import { watchSubscriber } from '../redis/subscriber-watchdog.js';
-import type { RedisConnectionManager } from '../redis/types.js';
+import { createPubSub, type PubSub } from '../redis/pubsub.js';
+import { RedisUnavailableError, type RedisConnectionManager } from '../redis/types.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from '../terminals/errors.js';
 import type { OwnerOps, ResizeResult } from '../terminals/ports.js';
@@ -64,7 +63,7 @@ export function rpcChannel(prefix: string, serverId: string): string {
 
 export class ClusterChannel implements OwnerOps {
   private readonly pending = new Map<string, Pending>();
-  private subscriber: Redis | null = null;
+  private bus: PubSub | null = null;
 
   constructor(
     private readonly o: {
@@ -93,13 +92,16 @@ export class ClusterChannel implements OwnerOps {
    * Waits for the subscription only while Redis is up, and at most `waitMs`.
    */
   async start(waitMs = 5000): Promise<void> {
-    const sub = this.o.redis.duplicate('cluster-channel', { offlineQueue: true });
-    this.subscriber = sub;
-    sub.on('message', (_channel: string, raw: string) => this.onMessage(raw));
-    watchSubscriber(sub, 'cluster-channel', { intervalMs: 5000, timeoutMs: this.o.timeoutMs, logger: this.o.logger });
-    const subscribed = sub.subscribe(this.channelOf(this.o.serverId), this.everyone).catch((err: unknown) => {
-      this.o.logger.warn({ err }, 'cluster channel: subscribing failed; retried on reconnect');
-    });
+    const bus = createPubSub(this.o.redis, 'cluster-channel', { logger: this.o.logger, pingTimeoutMs: this.o.timeoutMs });
+    this.bus = bus;
+    bus.onMessage((_channel, raw) => this.onMessage(raw));
+    // One (S)SUBSCRIBE per channel: on a cluster the two channels hash to different slots.
+    const subscribed = Promise.all([bus.subscribe(this.channelOf(this.o.serverId)), bus.subscribe(this.everyone)]).then(
+      () => undefined,
+      (err: unknown) => {
+        this.o.logger.warn({ err }, 'cluster channel: subscribing failed; retried on reconnect');
+      },
+    );
     if (this.o.redis.state !== 'ready') return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([subscribed, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
@@ -112,8 +114,8 @@ export class ClusterChannel implements OwnerOps {
       p.reject(new ServiceError('unavailable', 'shutting down'));
       this.pending.delete(id);
     }
-    await this.subscriber?.quit().catch(() => undefined);
-    this.subscriber = null;
+    await this.bus?.close();
+    this.bus = null;
   }
 
   /** Tell every other instance; fire and forget (logged when Redis is unavailable). */
@@ -121,7 +123,7 @@ export class ClusterChannel implements OwnerOps {
     const message: Message = { kind: 'event', from: this.o.serverId, event };
     let sent: Promise<number>;
     try {
-      sent = this.o.redis.readyClient().publish(this.everyone, JSON.stringify(message));
+      sent = this.publish(this.everyone, JSON.stringify(message));
     } catch (err) {
       sent = Promise.reject(err);
     }
@@ -159,7 +161,7 @@ export class ClusterChannel implements OwnerOps {
     });
     let receivers: number;
     try {
-      receivers = await this.o.redis.readyClient().publish(this.channelOf(owner), JSON.stringify(message));
+      receivers = await this.publish(this.channelOf(owner), JSON.stringify(message));
     } catch (err) {
       this.settle(id, { kind: 'res', id, ok: false, error: { code: 'unavailable', message: 'Redis is unavailable' } });
       this.o.logger.debug({ err }, 'rpc publish failed');
@@ -174,6 +176,11 @@ export class ClusterChannel implements OwnerOps {
       });
     }
     return reply;
+  }
+
+  private publish(channel: string, message: string): Promise<number> {
+    if (!this.bus) return Promise.reject(new RedisUnavailableError('cluster channel is not started'));
+    return this.bus.publish(channel, message);
   }
 
   // ---- both sides: incoming messages ----
@@ -217,7 +224,7 @@ export class ClusterChannel implements OwnerOps {
       res = { kind: 'res', id: req.id, ok: false, error: { code, message: err instanceof Error ? err.message : 'failed' } };
     }
     try {
-      await this.o.redis.readyClient().publish(this.channelOf(req.from), JSON.stringify(res));
+      await this.publish(this.channelOf(req.from), JSON.stringify(res));
     } catch (err) {
       this.o.logger.warn({ err, to: req.from }, 'rpc reply could not be sent');
     }
