@@ -348,16 +348,17 @@ export class RedisRegistry implements UserTerminalRegistry {
 
   /**
    * Run a mutating user script, return its result, and apply the transitions it reports to
-   * the global index sets (getStats). Those updates are not awaited: they only feed the
-   * counts, and a later read of the same key from this process comes after them anyway
-   * (one connection per node, answered in order). A failure is logged; the counts then
-   * drift until those ids change again.
+   * the global index sets (getStats). Those updates are awaited (in parallel), so counts
+   * read after a call include it (on a cluster a command may be retried, e.g. after
+   * TRYAGAIN, and lose its place behind a later read). They only feed the counts: a
+   * failure is logged, not thrown; the counts then drift until those ids change again.
    */
   private async mutate(what: string, uid: string, s: ScriptDef, args: (string | number)[]): Promise<unknown> {
     const t = JSON.parse((await this.run(what, uid, s, args)) as string) as Transitions;
+    const sent: Promise<unknown>[] = [];
     const apply = (key: string, add: string[] | object, remove: string[] | object): void => {
       const send = (fn: (c: RedisClient) => Promise<unknown>): void => {
-        this.cmd(what, fn).catch((err: unknown) => this.log?.warn({ err: errorMessage(err), key }, 'registry: index update failed'));
+        sent.push(this.cmd(what, fn).catch((err: unknown) => this.log?.warn({ err: errorMessage(err), key }, 'registry: index update failed')));
       };
       if (arr(add).length) send((c) => c.sadd(key, ...arr(add)));
       if (arr(remove).length) send((c) => c.srem(key, ...arr(remove)));
@@ -365,6 +366,7 @@ export class RedisRegistry implements UserTerminalRegistry {
     apply(this.k.allTerminals, t.bt, t.et);
     apply(this.k.allSockets, t.bs, t.es);
     apply(this.k.allUsers, t.u === 1 ? [uid] : [], t.u === -1 ? [uid] : []);
+    await Promise.all(sent);
     return t.r;
   }
 }
