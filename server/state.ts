@@ -34,6 +34,7 @@ export interface StateBackends {
 /** The one Redis connection manager of a process, from the configuration. */
 export function redisManagerFor(config: Config, log: Logger, metrics?: Metrics): RedisConnectionManager {
   return createRedisManager({
+    clusterNodes: config.REDIS_CLUSTER_NODES,
     url: config.REDIS_URL,
     host: config.REDIS_HOST,
     port: config.REDIS_PORT,

@@ -278,7 +278,9 @@ describe('two instances', () => {
     const list = await onB.call('terminal:list', {});
     expect(list.ok && list.terminals.some((t) => t.id === id)).toBe(false);
     // Registry entries of the dead instance are reaped; the cache holds only a tombstone.
-    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every((k) => k === sessionCacheKey(PREFIX, id)), 20_000, 'registry cleanup', 100);
+    // (The terminal's owner key stays until its TTL ends: another instance could still be attaching.)
+    const leftOver = (k: string): boolean => k === sessionCacheKey(PREFIX, id) || k === `${PREFIX}term-owner:${id}`;
+    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every(leftOver), 20_000, 'registry cleanup', 100);
     expect(await cachedSession(redis.url, PREFIX, id)).toMatchObject({ kind: 'x' });
     await eventually(async () => (await keysMentioning(redis.url, PREFIX, 'server-c')).length === 0, 20_000, 'server-c keys gone', 100);
   });
