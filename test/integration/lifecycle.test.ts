@@ -1,5 +1,6 @@
 // Start-up, health, configuration errors and graceful shutdown of a real process.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPrismaClient } from '../../server/db/client.js';
@@ -77,10 +78,14 @@ describe('lifecycle', () => {
         encoding: 'utf8',
         timeout: 30_000,
       });
-    expect(run(['dave'], 'short\n').status).toBe(2);
-    const ok = run(['dave'], 'a-good-password\n');
-    expect(ok.stdout).toContain('created');
-    expect(ok.status).toBe(0);
-    expect(run(['dave'], 'a-good-password\n').status).toBe(1);
+    try {
+      expect(run(['dave'], 'short\n').status).toBe(2);
+      const ok = run(['dave'], 'a-good-password\n');
+      expect(ok.stdout).toContain('created');
+      expect(ok.status).toBe(0);
+      expect(run(['dave'], 'a-good-password\n').status).toBe(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
