@@ -5,17 +5,18 @@
 // REDIS_HOST set, the Redis and database of a running `npm run start:cluster`.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { ConfigError, loadConfig, loadDotEnv } from '../server/config/env.js';
 import { createPrismaClient } from '../server/db/client.js';
 import { isSqliteUrl, redactDatabaseUrl } from '../server/db/provider.js';
 import { sqlitePath } from '../server/db/sqlite.js';
-import { createRedisManager } from '../server/redis/connection-manager.js';
 import { listServers, type ServerInfo } from '../server/redis/instance-heartbeat.js';
 import { allKeys } from '../server/redis/scan.js';
 import type { RedisClient } from '../server/redis/types.js';
 import { escapeGlob, registryKeys } from '../server/registry/keys.js';
 import { RedisRegistry } from '../server/registry/redis-registry.js';
 import { sessionCacheKey } from '../server/sessions/session-cache-scripts.js';
+import { redisManagerFor } from '../server/state.js';
 import { CLUSTER_ENV_FILE, readClusterEnv } from './cluster-env.js';
 
 const USAGE = `usage: npm run inspect -- [--user <username or id>] [--json]
@@ -95,19 +96,9 @@ function readConfig() {
 }
 const config = readConfig();
 const prefix = config.REDIS_KEY_PREFIX;
-const silent = { info() {}, debug() {}, warn() {}, error() {} };
-const manager = createRedisManager({
-  clusterNodes: config.REDIS_CLUSTER_NODES,
-  url: config.REDIS_URL,
-  host: config.REDIS_HOST,
-  port: config.REDIS_PORT,
-  password: config.REDIS_PASSWORD,
-  db: config.REDIS_DB,
-  keyPrefix: prefix,
-  commandTimeoutMs: Math.max(config.REDIS_COMMAND_TIMEOUT_MS, 5000),
-  connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
-  logger: silent,
+const manager = redisManagerFor(config, pino({ level: 'silent' }), {
   clientName: 'ptyhub-inspect',
+  commandTimeoutMs: Math.max(config.REDIS_COMMAND_TIMEOUT_MS, 5000),
 });
 
 const scan = (pattern: string): Promise<string[]> => allKeys(manager, pattern);
