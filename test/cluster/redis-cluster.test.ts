@@ -5,8 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisManager } from '../../server/redis/connection-manager.js';
 import type { RedisConnectionManager } from '../../server/redis/types.js';
 import { allKeys } from '../../server/redis/scan.js';
-import { connect, login, type TestClient } from '../helpers/client.js';
+import type { TestClient } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
+import { createTerminal, expectLogoutReaches, signedInDevice } from './scenarios.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { redisRecovered, startServer, type TestServer } from '../helpers/server.js';
 import { testLogger } from '../redis/support.js';
@@ -26,18 +27,8 @@ const env = () => ({
   LOCK_WAIT_MS: '20000',
 });
 
-async function device(server: TestServer, name: string, user = 'alice'): Promise<TestClient> {
-  const token = await login(server.url, user, `${user}-password`);
-  const client = await connect(server.url, { token, deviceName: name });
-  clients.push(client);
-  return client;
-}
-
-async function create(client: TestClient): Promise<string> {
-  const reply = await client.call('terminal:create', { cols: 80, rows: 24 });
-  if (!reply.ok) throw new Error(reply.error.message);
-  return reply.terminal.id;
-}
+const device = (server: TestServer, name: string, user = 'alice') => signedInDevice(server, name, clients, user);
+const create = createTerminal;
 
 /** Which master (port) holds a key right now. */
 async function masterOf(key: string): Promise<number> {
@@ -106,13 +97,7 @@ describe('two instances on a Redis Cluster', () => {
   });
 
   it('signing out on one instance disconnects that token\'s sockets on the other', async () => {
-    const token = await login(a.url, 'alice', 'alice-password');
-    const onB = await connect(b.url, { token });
-    clients.push(onB);
-    const gone = new Promise((resolve) => onB.socket.once('disconnect', resolve));
-    const res = await fetch(`${a.url}/api/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-    expect(res.status).toBe(204);
-    expect(await gone).toBe('io server disconnect');
+    await expectLogoutReaches(a, b, clients);
   });
 
   it('kill -9 of an instance: devices elsewhere get owner_lost, and its registry entries are reaped', async () => {
