@@ -26,9 +26,10 @@ export interface PubSub {
 export interface PubSubOptions {
   logger: LoggerLike;
   /**
-   * Standalone only: PING the subscriber connection this often and redial it when no
-   * answer comes within pingTimeoutMs (a half-open connection would drop messages
-   * silently). On a cluster ioredis runs the per-master subscribers itself.
+   * Standalone: PING the subscriber connection this often and redial it when no answer
+   * comes within pingTimeoutMs (a half-open connection would drop messages silently).
+   * Cluster (ioredis runs the per-master subscribers): re-assert the sharded
+   * subscriptions this often. Default 5000 ms.
    */
   pingEveryMs?: number;
   pingTimeoutMs: number;
@@ -40,12 +41,27 @@ export function createPubSub(manager: RedisConnectionManager, name: string, o: P
   const stopWatchdog = sharded
     ? () => {}
     : watchSubscriber(sub, name, { intervalMs: o.pingEveryMs ?? 5000, timeoutMs: o.pingTimeoutMs, logger: o.logger });
+  // On a cluster ioredis moves sharded subscriptions to a promoted replica by itself, but a
+  // failover has been seen to leave a channel unsubscribed (its publishes then reach
+  // nobody). SSUBSCRIBE is idempotent, so the channels are re-asserted every period: such
+  // a loss lasts at most one period.
+  const channels = new Set<string>();
+  const reassert = sharded
+    ? setInterval(() => {
+        for (const channel of channels) {
+          sub.ssubscribe(channel).catch((err: unknown) => o.logger.debug({ err: errorMessage(err), channel }, `${name}: re-subscribing failed`));
+        }
+      }, o.pingEveryMs ?? 5000)
+    : null;
+  reassert?.unref();
   return {
     subscriber: sub,
     async subscribe(channel) {
+      channels.add(channel);
       await (sharded ? sub.ssubscribe(channel) : sub.subscribe(channel));
     },
     async unsubscribe(channel) {
+      channels.delete(channel);
       await (sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel));
     },
     onMessage(fn) {
@@ -64,6 +80,7 @@ export function createPubSub(manager: RedisConnectionManager, name: string, o: P
     },
     async close() {
       stopWatchdog();
+      if (reassert) clearInterval(reassert);
       await sub.quit().catch(() => undefined);
     },
   };
