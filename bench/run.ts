@@ -4,6 +4,7 @@
 //
 //   npm run bench                  # everything (about 3 minutes)
 //   npm run bench -- echo replay   # only benchmarks whose id contains one of the words
+//   npm run bench -- load          # the scaling runs instead (bench/load.ts, a few minutes)
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -16,6 +17,7 @@ import { io as ioClient } from 'socket.io-client';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, TSX_LOADER, type TestServer } from '../test/helpers/server.js';
 import { type BenchResult, type Check, Device, firstDifference, fmt, login, MarkedStream, passed, sleep, summarize, table } from './lib.js';
+import { runLoad } from './load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results.json');
@@ -472,6 +474,7 @@ const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult> }> =
 
 async function main(): Promise<number> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  if (filters.includes('load')) return runLoad();
   const selected = BENCHES.filter((b) => filters.length === 0 || filters.some((f) => b.id.includes(f)));
   if (selected.length === 0) {
     console.error(`no benchmark matches ${filters.join(' ')}; ids: ${BENCHES.map((b) => b.id).join(', ')}`);

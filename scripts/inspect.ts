@@ -1,18 +1,22 @@
 // Print the live registry in Redis: instances (alive or not), users -> terminals -> devices,
-// with usernames from the database. Read-only (SCAN, SMEMBERS, GET, HGETALL, PTTL; one
-// SELECT of users). Configuration as the server's (environment, .env); with neither
-// REDIS_URL nor REDIS_HOST set, the Redis and database of a running `npm run start:cluster`.
+// with usernames from the database. Read-only (SCAN on every master, SMEMBERS, GET, HGETALL,
+// PTTL; one SELECT of users). Configuration as the server's (environment, .env: a Redis
+// Cluster with REDIS_CLUSTER_NODES); with none of REDIS_CLUSTER_NODES, REDIS_URL and
+// REDIS_HOST set, the Redis and database of a running `npm run start:cluster`.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { ConfigError, loadConfig, loadDotEnv } from '../server/config/env.js';
 import { createPrismaClient } from '../server/db/client.js';
 import { isSqliteUrl, redactDatabaseUrl } from '../server/db/provider.js';
 import { sqlitePath } from '../server/db/sqlite.js';
-import { createRedisManager } from '../server/redis/connection-manager.js';
 import { listServers, type ServerInfo } from '../server/redis/instance-heartbeat.js';
+import { allKeys } from '../server/redis/scan.js';
+import type { RedisClient } from '../server/redis/types.js';
 import { escapeGlob, registryKeys } from '../server/registry/keys.js';
+import { RedisRegistry } from '../server/registry/redis-registry.js';
 import { sessionCacheKey } from '../server/sessions/session-cache-scripts.js';
+import { redisManagerFor } from '../server/state.js';
 import { CLUSTER_ENV_FILE, readClusterEnv } from './cluster-env.js';
 
 const USAGE = `usage: npm run inspect -- [--user <username or id>] [--json]
@@ -25,9 +29,9 @@ locks held, and the session cache.
   --json         machine-readable output
   -h, --help     this text
 
-Redis and the database come from the environment or .env, as for the server (REDIS_URL or
-REDIS_HOST..., REDIS_KEY_PREFIX, DATABASE_URL). When neither REDIS_URL nor REDIS_HOST is
-set, the settings of a running \`npm run start:cluster\` (${CLUSTER_ENV_FILE}) are used.`;
+Redis and the database come from the environment or .env, as for the server
+(REDIS_CLUSTER_NODES, REDIS_URL or REDIS_HOST..., REDIS_KEY_PREFIX, DATABASE_URL). When none
+of REDIS_CLUSTER_NODES, REDIS_URL and REDIS_HOST is set, the settings of a running \`npm run start:cluster\` (${CLUSTER_ENV_FILE}) are used.`;
 
 interface DeviceView {
   socketId: string;
@@ -71,11 +75,11 @@ if (options.help) {
 const asJson = options.json;
 
 await loadDotEnv();
-if (!process.env.REDIS_URL?.trim() && !process.env.REDIS_HOST?.trim()) {
+if (!process.env.REDIS_URL?.trim() && !process.env.REDIS_HOST?.trim() && !process.env.REDIS_CLUSTER_NODES?.trim()) {
   const cluster = readClusterEnv();
   if (!cluster?.REDIS_URL) {
     console.error(
-      `Set REDIS_URL (or REDIS_HOST) to the Redis ptyhub uses, or start a local cluster with \`npm run start:cluster\` (it writes ${CLUSTER_ENV_FILE}).`,
+      `Set REDIS_URL (or REDIS_HOST, or REDIS_CLUSTER_NODES) to the Redis ptyhub uses, or start a local cluster with \`npm run start:cluster\` (it writes ${CLUSTER_ENV_FILE}).`,
     );
     process.exit(2);
   }
@@ -92,39 +96,12 @@ function readConfig() {
 }
 const config = readConfig();
 const prefix = config.REDIS_KEY_PREFIX;
-const silent = { info() {}, debug() {}, warn() {}, error() {} };
-const manager = createRedisManager({
-  url: config.REDIS_URL,
-  host: config.REDIS_HOST,
-  port: config.REDIS_PORT,
-  password: config.REDIS_PASSWORD,
-  db: config.REDIS_DB,
-  keyPrefix: prefix,
-  commandTimeoutMs: Math.max(config.REDIS_COMMAND_TIMEOUT_MS, 5000),
-  connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
-  logger: silent,
+const manager = redisManagerFor(config, pino({ level: 'silent' }), {
   clientName: 'ptyhub-inspect',
+  commandTimeoutMs: Math.max(config.REDIS_COMMAND_TIMEOUT_MS, 5000),
 });
 
-async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out;
-}
-
-/** Run a pipeline and return its replies, throwing on the first failed command. */
-async function exec(pipe: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
-  const replies = (await pipe.exec()) ?? [];
-  return replies.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}
+const scan = (pattern: string): Promise<string[]> => allKeys(manager, pattern);
 
 /**
  * Usernames of user ids, from the database (read-only; a missing SQLite file is not
@@ -156,39 +133,34 @@ function userIdOf(wanted: string | undefined, names: Map<string, string> | null)
   return wanted;
 }
 
-async function collect(redis: Redis, names: Map<string, string> | null, userFilter: string | undefined) {
+async function collect(redis: RedisClient, names: Map<string, string> | null, userFilter: string | undefined) {
   const k = registryKeys(prefix);
   const p = escapeGlob(prefix);
+  const registry = new RedisRegistry(manager);
 
-  // Instances: those listed in <prefix>servers plus any that still own a sockets set.
+  // Instances: those listed in <prefix>servers plus any that still own registry entries.
   const listed = await listServers(manager);
-  const owners = (await scanKeys(redis, `${p}server:*:sockets`)).map((key) => key.slice(prefix.length + 'server:'.length, -':sockets'.length));
+  const owners = (await scan(`${p}server:*:users`)).map((key) => key.slice(prefix.length + 'server:'.length, -':users'.length));
   const instances: InstanceView[] = listed.map((s) => ({ ...s, sockets: 0 }));
   for (const id of owners) if (!listed.some((s) => s.serverId === id)) instances.push({ serverId: id, alive: false, ttlMs: null, sockets: 0 });
-  const counts = await exec(instances.reduce((pipe, s) => pipe.scard(k.serverSockets(s.serverId)), redis.pipeline()));
-  instances.forEach((s, i) => (s.sockets = Number(counts[i])));
+  for (const s of instances) s.sockets = (await registry.socketsOfServer(s.serverId)).size;
   instances.sort((a, b) => (a.serverId < b.serverId ? -1 : 1));
 
-  // Users -> terminals -> devices.
-  const userIds = (await scanKeys(redis, `${p}user:*:terms`))
-    .map((key) => key.slice(prefix.length + 'user:'.length, -':terms'.length))
+  // Users -> terminals -> devices (each user's part of the registry is four hashes).
+  const userIds = (await scan(`${p}{u:*}:term-sockets`))
+    .map((key) => key.slice(prefix.length + '{u:'.length, -'}:term-sockets'.length))
     .filter((u) => userFilter === undefined || u === userFilter)
     .sort();
   const users: Array<{ userId: string; username: string | null; terminals: TerminalView[] }> = [];
   for (const userId of userIds) {
-    const terminalIds = (await redis.smembers(k.userTerms(userId))).sort();
+    const [devKey, , termKey, primaryKey] = k.user(userId);
+    const [termSockets, primaries, devices] = await Promise.all([redis.hgetall(termKey), redis.hgetall(primaryKey), redis.hgetall(devKey)]);
     const terminals: TerminalView[] = [];
-    for (const terminalId of terminalIds) {
-      const [socketIds, primary] = (await exec(redis.pipeline().smembers(k.termSockets(terminalId)).get(k.termPrimary(terminalId)))) as [
-        string[],
-        string | null,
-      ];
-      const hashes = (await exec(socketIds.reduce((pipe, sid) => pipe.hgetall(k.socketDevice(sid)), redis.pipeline()))) as Array<
-        Record<string, string>
-      >;
-      const devices = socketIds
-        .map((socketId, i) => {
-          const h = hashes[i] ?? {};
+    for (const terminalId of Object.keys(termSockets).sort()) {
+      const primary = primaries[terminalId] ?? null;
+      const list = (JSON.parse(termSockets[terminalId]!) as string[])
+        .map((socketId) => {
+          const h = JSON.parse(devices[socketId] ?? '{}') as Record<string, string>;
           return {
             socketId,
             deviceName: h.deviceName ?? '?',
@@ -200,22 +172,23 @@ async function collect(redis: Redis, names: Map<string, string> | null, userFilt
           };
         })
         .sort((a, b) => a.connectedAt - b.connectedAt);
-      terminals.push({ terminalId, primary, devices, session: await cachedSession(redis, terminalId) });
+      terminals.push({ terminalId, primary, devices: list, session: await cachedSession(redis, terminalId) });
     }
     users.push({ userId, username: names?.get(userId) ?? null, terminals });
   }
-  // Locks held right now, and how the session cache is filled.
-  const lockKeys = await scanKeys(redis, `${p}lock:*`);
-  const ttls = (await exec(lockKeys.reduce((pipe, key) => pipe.pttl(key), redis.pipeline()))) as number[];
+  // Locks held right now, and how the session cache is filled (one command per key: on a
+  // cluster the keys live on different nodes).
+  const lockKeys = await scan(`${p}lock:*`);
+  const ttls = await Promise.all(lockKeys.map((key) => redis.pttl(key)));
   const locks = lockKeys.map((key, i) => ({ lock: key.slice(prefix.length + 'lock:'.length), ttlMs: ttls[i] ?? -1 }));
-  const sessionKeys = (await scanKeys(redis, `${escapeGlob(sessionCacheKey(prefix, ''))}*`)).filter((key) => !key.slice(sessionCacheKey(prefix, '').length).includes(':'));
-  const kinds = (await exec(sessionKeys.reduce((pipe, key) => pipe.hget(key, 't'), redis.pipeline()))) as Array<string | null>;
+  const sessionKeys = (await scan(`${escapeGlob(sessionCacheKey(prefix, ''))}*`)).filter((key) => !key.slice(sessionCacheKey(prefix, '').length).includes(':'));
+  const kinds = await Promise.all(sessionKeys.map((key) => redis.hget(key, 't')));
   const cache = { live: kinds.filter((t) => t === 'r').length, tombstones: kinds.filter((t) => t === 'x').length, markers: kinds.filter((t) => t === 'i').length };
   return { prefix, at: new Date().toISOString(), instances, users, locks, cache };
 }
 
 /** The session cache entry of a terminal: title, size, version, owner (if cached). */
-async function cachedSession(redis: Redis, terminalId: string) {
+async function cachedSession(redis: RedisClient, terminalId: string) {
   const h = await redis.hgetall(sessionCacheKey(prefix, terminalId));
   if (h.t !== 'r' || !h.d) return h.t === 'x' ? { ended: true as const, version: Number(h.v) } : null;
   const d = JSON.parse(h.d) as { title: string; cols: number; rows: number; version: number; serverId: string };

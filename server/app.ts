@@ -304,7 +304,11 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
       port,
       database: redactUrl(config.DATABASE_URL),
       state: state.registryBackend(),
-      redis: redis.enabled ? redactUrl(config.REDIS_URL ?? `redis://${config.REDIS_HOST}:${config.REDIS_PORT}`) : 'disabled',
+      redis: !redis.enabled
+        ? 'disabled'
+        : config.REDIS_CLUSTER_NODES
+          ? `cluster ${config.REDIS_CLUSTER_NODES.replace(/\/\/[^@,]*@/g, '//***@')}`
+          : redactUrl(config.REDIS_URL ?? `redis://${config.REDIS_HOST}:${config.REDIS_PORT}`),
       serverId,
     },
     'listening',

@@ -31,26 +31,35 @@ export interface StateBackends {
   close(): Promise<void>;
 }
 
+/** Per-process differences: a tool such as `npm run inspect` names itself and waits longer. */
+export interface RedisManagerExtras {
+  metrics?: Metrics;
+  clientName?: string;
+  commandTimeoutMs?: number;
+}
+
 /** The one Redis connection manager of a process, from the configuration. */
-export function redisManagerFor(config: Config, log: Logger, metrics?: Metrics): RedisConnectionManager {
+export function redisManagerFor(config: Config, log: Logger, extras: RedisManagerExtras = {}): RedisConnectionManager {
+  const { metrics } = extras;
   return createRedisManager({
+    clusterNodes: config.REDIS_CLUSTER_NODES,
     url: config.REDIS_URL,
     host: config.REDIS_HOST,
     port: config.REDIS_PORT,
     password: config.REDIS_PASSWORD,
     db: config.REDIS_DB,
     keyPrefix: config.REDIS_KEY_PREFIX,
-    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    commandTimeoutMs: extras.commandTimeoutMs ?? config.REDIS_COMMAND_TIMEOUT_MS,
     connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
     logger: log,
-    clientName: `ptyhub:${config.SERVER_ID}`,
+    clientName: extras.clientName ?? `ptyhub:${config.SERVER_ID}`,
     onClient: metrics && ((client) => timeRedisCommands(client, metrics)),
   });
 }
 
 export async function createStateBackends(config: Config, prisma: PrismaClient, logger: Logger, metrics?: Metrics): Promise<StateBackends> {
   const log = logger.child({ component: 'redis' });
-  const redis = redisManagerFor(config, log, metrics);
+  const redis = redisManagerFor(config, log, { metrics });
 
   let heartbeat: InstanceHeartbeat | null = null;
   if (redis.enabled) {

@@ -11,13 +11,12 @@
 // CLUSTER_SECRET, see message-auth.ts), requests and events are refused when replayed
 // (id and deadline), and every message is validated (zod) on receipt.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ErrorCode, Replay, TerminalStatus } from '../../common/protocol.js';
 import type { Logger } from '../log/logger.js';
 import { MessageAuth, ReplayGuard } from './message-auth.js';
-import { watchSubscriber } from '../redis/subscriber-watchdog.js';
-import type { RedisConnectionManager } from '../redis/types.js';
+import { createPubSub, type PubSub } from '../redis/pubsub.js';
+import { RedisUnavailableError, type RedisConnectionManager } from '../redis/types.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from '../terminals/errors.js';
 import type { OwnerOps, ResizeResult } from '../terminals/ports.js';
@@ -71,7 +70,7 @@ export function rpcChannel(prefix: string, serverId: string): string {
 
 export class ClusterChannel implements OwnerOps {
   private readonly pending = new Map<string, Pending>();
-  private subscriber: Redis | null = null;
+  private bus: PubSub | null = null;
   private readonly auth: MessageAuth;
   private readonly replays: ReplayGuard;
 
@@ -108,13 +107,16 @@ export class ClusterChannel implements OwnerOps {
    * Waits for the subscription only while Redis is up, and at most `waitMs`.
    */
   async start(waitMs = 5000): Promise<void> {
-    const sub = this.o.redis.duplicate('cluster-channel', { offlineQueue: true });
-    this.subscriber = sub;
-    sub.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
-    watchSubscriber(sub, 'cluster-channel', { intervalMs: 5000, timeoutMs: this.o.timeoutMs, logger: this.o.logger });
-    const subscribed = sub.subscribe(this.channelOf(this.o.serverId), this.everyone).catch((err: unknown) => {
-      this.o.logger.warn({ err }, 'cluster channel: subscribing failed; retried on reconnect');
-    });
+    const bus = createPubSub(this.o.redis, 'cluster-channel', { logger: this.o.logger, pingTimeoutMs: this.o.timeoutMs });
+    this.bus = bus;
+    bus.onMessage((channel, raw) => this.onMessage(channel, raw));
+    // One (S)SUBSCRIBE per channel: on a cluster the two channels hash to different slots.
+    const subscribed = Promise.all([bus.subscribe(this.channelOf(this.o.serverId)), bus.subscribe(this.everyone)]).then(
+      () => undefined,
+      (err: unknown) => {
+        this.o.logger.warn({ err }, 'cluster channel: subscribing failed; retried on reconnect');
+      },
+    );
     if (this.o.redis.state !== 'ready') return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([subscribed, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
@@ -127,8 +129,8 @@ export class ClusterChannel implements OwnerOps {
       p.reject(new ServiceError('unavailable', 'shutting down'));
       this.pending.delete(id);
     }
-    await this.subscriber?.quit().catch(() => undefined);
-    this.subscriber = null;
+    await this.bus?.close();
+    this.bus = null;
   }
 
   /** Tell every other instance; fire and forget (logged when Redis is unavailable). */
@@ -197,9 +199,10 @@ export class ClusterChannel implements OwnerOps {
 
   // ---- both sides: incoming messages ----
 
-  /** Throws synchronously when Redis is not ready. */
+  /** Signed for the channel it is sent on (see message-auth.ts). */
   private publish(channel: string, message: Message): Promise<number> {
-    return this.o.redis.readyClient().publish(channel, this.auth.seal(channel, JSON.stringify(message)));
+    if (!this.bus) return Promise.reject(new RedisUnavailableError('cluster channel is not started'));
+    return this.bus.publish(channel, this.auth.seal(channel, JSON.stringify(message)));
   }
 
   private onMessage(channel: string, raw: string): void {

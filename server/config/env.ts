@@ -62,6 +62,16 @@ const schema = z.object({
   ADDRESS_EVENTS_PER_SECOND: int(1, 1_000_000).default(2000),
 
   REDIS_URL: optionalString,
+  /**
+   * Redis Cluster seed nodes: host:port,host:port,... (or redis[s]://[user:pass@]host:port
+   * entries; rediss:// on any entry means TLS for all). Wins over REDIS_URL/REDIS_HOST.
+   */
+  REDIS_CLUSTER_NODES: optionalString.pipe(
+    z
+      .string()
+      .regex(/^(rediss?:\/\/([^@\s,]*@)?)?[^\s,:/@]+:\d{1,5}(,(rediss?:\/\/([^@\s,]*@)?)?[^\s,:/@]+:\d{1,5})*$/, 'host:port,host:port,...')
+      .optional(),
+  ),
   REDIS_HOST: optionalString,
   REDIS_PORT: int(1, 65535).default(6379),
   REDIS_PASSWORD: optionalString,
@@ -138,7 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...e,
     SERVER_ID: e.SERVER_ID ?? `${os.hostname()}-${e.PORT}`,
     ALLOWED_ORIGINS: origins,
-    redisEnabled: Boolean(e.REDIS_URL || e.REDIS_HOST),
+    redisEnabled: Boolean(e.REDIS_CLUSTER_NODES || e.REDIS_URL || e.REDIS_HOST),
   };
 }
 

@@ -17,8 +17,8 @@
 //     of ours still queued on that connection). If even that cannot be sent, the phantom
 //     lives at most one TTL, and blocks nobody's correctness (database versions).
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { backoffDelay } from '../redis/backoff.js';
+import type { RedisClient } from '../redis/types.js';
 import { errorMessage, isRedisUnavailable, redisCall } from '../redis/errors.js';
 import type { LoggerLike, RedisConnectionManager } from '../redis/types.js';
 import { LockTimeoutError, type AcquireOptions, type LockHandle, type LockKind, type LockManager } from './types.js';
@@ -48,9 +48,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0`;
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
-function lockScripts(client: Redis): { release(key: string, token: string): Promise<unknown>; extend(key: string, token: string, ttlMs: number): Promise<unknown> } {
+function lockScripts(client: RedisClient): { release(key: string, token: string): Promise<unknown>; extend(key: string, token: string, ttlMs: number): Promise<unknown> } {
   if (!defined.has(client)) {
     client.defineCommand('ptyhubLockRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     client.defineCommand('ptyhubLockExtend', { numberOfKeys: 1, lua: EXTEND_LUA });

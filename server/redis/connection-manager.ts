@@ -2,11 +2,15 @@
 // with a periodic PING, reconnects with capped, jittered backoff, and makes commands fail
 // fast while Redis is unreachable.
 //
-// Keys are NOT prefixed by ioredis (no `keyPrefix` option): SCAN patterns and keys built
-// inside Lua scripts would escape it. Callers build keys from `manager.prefix`.
+// Standalone Redis (REDIS_URL / host) or Redis Cluster (clusterNodes): callers get a
+// `RedisClient` either way and keep every multi-key command inside one hash slot
+// (docs/redis-keys.md).
+//
+// Keys are NOT prefixed by ioredis (no `keyPrefix` option): SCAN patterns would escape it.
+// Callers build keys from `manager.prefix`.
 import type { ConnectionOptions } from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { backoffDelay } from './backoff.js';
 import { errorMessage } from './errors.js';
 import { Listeners } from './listeners.js';
@@ -14,6 +18,7 @@ import { observeSubscriptionCommands } from './observed-subscriptions.js';
 import {
   RedisUnavailableError,
   type DuplicateOptions,
+  type RedisClient,
   type LoggerLike,
   type RedisConnectionManager,
   type RedisHealth,
@@ -31,6 +36,11 @@ export interface RedisManagerOptions {
   db?: number;
   /** Extra TLS options (CA, servername); rediss:// alone enables TLS with defaults. */
   tls?: ConnectionOptions;
+  /**
+   * Redis Cluster seed nodes, "host:port,host:port" (entries may be redis[s]://[user:pass@]host:port;
+   * rediss:// on any entry means TLS). Wins over url/host; password/username/tls apply to every node.
+   */
+  clusterNodes?: string;
   keyPrefix: string;
   /** Every command, PING included, fails after this long without a reply. */
   commandTimeoutMs: number;
@@ -49,7 +59,7 @@ export interface RedisManagerOptions {
   /** Shown in CLIENT LIST (default "ptyhub"). */
   clientName?: string;
   /** Called with every client created (e.g. to time its commands). */
-  onClient?: (client: Redis) => void;
+  onClient?: (client: RedisClient) => void;
 }
 
 /** Reconnect delays never go below this: a burst of failures is never a tight loop. */
@@ -62,9 +72,10 @@ export function createRedisManager(opts: RedisManagerOptions): RedisConnectionMa
 class Manager implements RedisConnectionManager {
   readonly enabled: boolean;
   readonly prefix: string;
+  readonly isCluster: boolean;
   private currentState: RedisState;
-  private readonly main: Redis | null = null;
-  private readonly extras = new Set<Redis>();
+  private readonly main: RedisClient | null = null;
+  private readonly extras = new Set<RedisClient>();
   private readonly events: Listeners<RedisManagerEvents>;
   private readonly log: LoggerLike;
   private readonly pingEveryMs: number;
@@ -89,7 +100,8 @@ class Manager implements RedisConnectionManager {
     this.pingEveryMs = opts.pingIntervalMs ?? 2000;
     this.failedPingLimit = opts.failedPingsBeforeReconnect ?? 3;
     this.quitTimeoutMs = opts.quitTimeoutMs ?? 1000;
-    this.enabled = Boolean(opts.url || opts.host);
+    this.isCluster = Boolean(opts.clusterNodes);
+    this.enabled = Boolean(opts.clusterNodes || opts.url || opts.host);
     if (!this.enabled) {
       this.currentState = 'disabled';
       return;
@@ -111,13 +123,13 @@ class Manager implements RedisConnectionManager {
     return this.currentState;
   }
 
-  client(): Redis {
-    if (!this.main) throw new RedisUnavailableError('Redis is not configured (set REDIS_URL or REDIS_HOST)');
+  client(): RedisClient {
+    if (!this.main) throw new RedisUnavailableError('Redis is not configured (set REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES)');
     if (this.currentState === 'closed') throw new RedisUnavailableError('Redis connection manager is closed');
     return this.main;
   }
 
-  readyClient(): Redis {
+  readyClient(): RedisClient {
     const client = this.client();
     if (this.currentState !== 'ready') {
       throw new RedisUnavailableError(
@@ -127,7 +139,12 @@ class Manager implements RedisConnectionManager {
     return client;
   }
 
-  duplicate(name: string, dupOpts: DuplicateOptions = {}): Redis {
+  masters(): Redis[] {
+    const client = this.readyClient();
+    return client instanceof Cluster ? client.nodes('master') : [client];
+  }
+
+  duplicate(name: string, dupOpts: DuplicateOptions = {}): RedisClient {
     this.client(); // same availability rules as the main connection
     const dup = this.newClient(name, dupOpts.offlineQueue ?? false);
     observeSubscriptionCommands(dup, (command, err) =>
@@ -201,7 +218,15 @@ class Manager implements RedisConnectionManager {
 
   // --- internals ---------------------------------------------------------------------
 
-  private newClient(name: string, offlineQueue: boolean): Redis {
+  private newClient(name: string, offlineQueue: boolean): RedisClient {
+    const client = this.opts.clusterNodes ? this.newCluster(name, offlineQueue) : this.newStandalone(name, offlineQueue);
+    // An ioredis client without an 'error' listener crashes the process on the first error.
+    client.on('error', (err: Error) => this.onClientError(name, err));
+    this.opts.onClient?.(client);
+    return client;
+  }
+
+  private newStandalone(name: string, offlineQueue: boolean): Redis {
     const o = this.opts;
     const base = o.retryBaseMs ?? 100;
     const max = o.retryMaxMs ?? 5000;
@@ -234,13 +259,48 @@ class Manager implements RedisConnectionManager {
       if (o.port !== undefined) options.port = o.port;
       client = new Redis(options);
     }
-    // An ioredis client without an 'error' listener crashes the process on the first error.
-    client.on('error', (err: Error) => this.onClientError(name, err));
-    o.onClient?.(client);
     return client;
   }
 
+  /** The same fail-fast rules per node; ioredis follows MOVED/ASK and refreshes the slot map. */
+  private newCluster(name: string, offlineQueue: boolean): Cluster {
+    const o = this.opts;
+    const base = o.retryBaseMs ?? 100;
+    const max = o.retryMaxMs ?? 5000;
+    const seeds = parseClusterNodes(o.clusterNodes!);
+    const nodeOptions: RedisOptions = {
+      connectTimeout: o.connectTimeoutMs,
+      commandTimeout: offlineQueue ? undefined : o.commandTimeoutMs,
+      maxRetriesPerRequest: offlineQueue ? null : 0,
+      autoResendUnfulfilledCommands: offlineQueue,
+      connectionName: `${o.clientName ?? 'ptyhub'}:${name}`,
+      disconnectTimeout: this.quitTimeoutMs,
+    };
+    const username = o.username ?? seeds.username;
+    const password = o.password ?? seeds.password;
+    if (username !== undefined) nodeOptions.username = username;
+    if (password !== undefined) nodeOptions.password = password;
+    if (o.tls || seeds.tls) nodeOptions.tls = o.tls ?? {};
+    const options: ClusterOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: offlineQueue,
+      clusterRetryStrategy: (attempt: number) => backoffDelay(attempt, { baseMs: base, maxMs: max, minMs: RECONNECT_MIN_MS }),
+      // A failover answers CLUSTERDOWN/TRYAGAIN or drops a node for about a node timeout:
+      // a few short retries inside the command timeout, never an unbounded wait.
+      retryDelayOnFailover: 50,
+      retryDelayOnClusterDown: 50,
+      retryDelayOnTryAgain: 50,
+      maxRedirections: 8,
+      slotsRefreshTimeout: o.commandTimeoutMs,
+      redisOptions: nodeOptions,
+      // Subscriber connections use sharded pub/sub: one subscriber per master.
+      shardedSubscribers: offlineQueue,
+    };
+    return new Cluster(seeds.nodes, options);
+  }
+
   private describeTarget(): string {
+    if (this.opts.clusterNodes) return `cluster ${parseClusterNodes(this.opts.clusterNodes).nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
     if (this.opts.url) return this.opts.url.replace(/\/\/[^@/]*@/, '//***@');
     return `${this.opts.host}:${this.opts.port ?? 6379}`;
   }
@@ -304,11 +364,17 @@ class Manager implements RedisConnectionManager {
   /** Health check; also what notices a server that accepts bytes but never answers. */
   private async ping(): Promise<void> {
     const client = this.main;
+    // PING goes to one node; a cluster that cannot serve every slot is caught by
+    // CLUSTER INFO below (cluster_state:fail), as the per-slot errors would be.
     if (!client || this.pingInFlight || this.currentState === 'closed' || client.status !== 'ready') return;
     this.pingInFlight = true;
     const started = performance.now();
     try {
       await client.ping(); // bounded by commandTimeout
+      if (client instanceof Cluster) {
+        const info = String(await client.cluster('INFO'));
+        if (!info.includes('cluster_state:ok')) throw new Error('cluster_state is not ok');
+      }
       this.lastPingMs = Math.round((performance.now() - started) * 100) / 100;
       this.failedPings = 0;
       if (this.currentState === 'degraded' && client.status === 'ready') {
@@ -328,7 +394,8 @@ class Manager implements RedisConnectionManager {
         this.failedPings = 0;
         // disconnect(true) would end() politely and wait for a FIN that a frozen peer never
         // sends; destroying the socket makes ioredis reconnect (retryStrategy) at once.
-        client.stream?.destroy();
+        if (client instanceof Cluster) client.disconnect(true);
+        else client.stream?.destroy();
       }
     } finally {
       this.pingInFlight = false;
@@ -351,7 +418,7 @@ class Manager implements RedisConnectionManager {
   }
 
   /** QUIT politely when connected, bounded by quitTimeoutMs; then cut the socket regardless. */
-  private async quitClient(client: Redis): Promise<void> {
+  private async quitClient(client: RedisClient): Promise<void> {
     if (client.status === 'ready') {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => {
@@ -362,4 +429,22 @@ class Manager implements RedisConnectionManager {
     }
     client.disconnect();
   }
+}
+
+/** "host:port,redis://u:p@host:port" -> seed nodes, plus credentials/TLS named in any entry. */
+export function parseClusterNodes(list: string): {
+  nodes: { host: string; port: number }[];
+  username?: string;
+  password?: string;
+  tls: boolean;
+} {
+  const out: ReturnType<typeof parseClusterNodes> = { nodes: [], tls: false };
+  for (const entry of list.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const u = new URL(entry.includes('://') ? entry : `redis://${entry}`);
+    if (u.protocol === 'rediss:') out.tls = true;
+    if (u.username) out.username = decodeURIComponent(u.username);
+    if (u.password) out.password = decodeURIComponent(u.password);
+    out.nodes.push({ host: u.hostname, port: Number(u.port || 6379) });
+  }
+  return out;
 }

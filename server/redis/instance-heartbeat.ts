@@ -3,7 +3,7 @@
 // may still own registry entries, so a reaper can find the ones whose key expired.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './types.js';
 import { errorMessage, isRedisUnavailable, redisCall } from './errors.js';
 import { Listeners } from './listeners.js';
 import type { LoggerLike, RedisConnectionManager } from './types.js';
@@ -68,18 +68,17 @@ export interface HeartbeatOptions {
   waitForStaleMs?: number;
 }
 
-// KEYS: heartbeat, servers. ARGV: token, ttlMs, serverId.
+// KEYS: heartbeat. ARGV: token, ttlMs.
 // 1 = extended, 2 = was missing and set again, 0 = held by someone else.
+// One key (Redis Cluster: one slot); the caller adds the id to `servers` first.
 const REFRESH_LUA = `
 local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('SADD', KEYS[2], ARGV[3])
   return 1
 end
 if not v then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('SADD', KEYS[2], ARGV[3])
   return 2
 end
 return 0`;
@@ -90,11 +89,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
-function scripts(client: Redis): { refresh: ScriptCall; release: ScriptCall } {
+function scripts(client: RedisClient): { refresh: ScriptCall; release: ScriptCall } {
   if (!defined.has(client)) {
-    client.defineCommand('ptyhubHeartbeatRefresh', { numberOfKeys: 2, lua: REFRESH_LUA });
+    client.defineCommand('ptyhubHeartbeatRefresh', { numberOfKeys: 1, lua: REFRESH_LUA });
     client.defineCommand('ptyhubHeartbeatRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     defined.add(client);
   }
@@ -166,7 +165,7 @@ class Heartbeat implements InstanceHeartbeat {
   }
 
   async claim(waitForStaleMs: number): Promise<void> {
-    const client = (): Redis => this.manager.readyClient();
+    const client = (): RedisClient => this.manager.readyClient();
     const trySet = () =>
       redisCall('heartbeat claim', () => client().set(this.key, this.token, 'PX', this.ttlMs, 'NX'));
     if ((await trySet()) !== 'OK') {
@@ -252,9 +251,10 @@ class Heartbeat implements InstanceHeartbeat {
 
   private async refreshOnce(): Promise<RefreshResult> {
     const prefix = this.manager.prefix;
-    const result = await redisCall('heartbeat refresh', () =>
-      scripts(this.manager.readyClient()).refresh(this.key, serversKey(prefix), this.token, this.ttlMs, this.serverId),
-    );
+    // Listed before the key is (re)set, so every live heartbeat key is found by reapers
+    // (SADD is idempotent; a dead id left listed is dropped by the reaper).
+    await redisCall('heartbeat refresh', () => this.manager.readyClient().sadd(serversKey(prefix), this.serverId));
+    const result = await redisCall('heartbeat refresh', () => scripts(this.manager.readyClient()).refresh(this.key, this.token, this.ttlMs));
     if (result === 1) return 'refreshed';
     if (result === 2) {
       this.opts.logger.warn({ serverId: this.serverId }, 'heartbeat: key had expired; claimed it again');

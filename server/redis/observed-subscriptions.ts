@@ -3,11 +3,11 @@
 // answers (shutdown while Redis is slow), the promise rejects unobserved and Node ends the
 // process. Every subscription command's promise is therefore observed here; callers that
 // await one still get its rejection.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './types.js';
 
 const SUBSCRIPTION_COMMANDS = ['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe'] as const;
 
-export function observeSubscriptionCommands(client: Redis, onDropped: (command: string, err: unknown) => void): void {
+export function observeSubscriptionCommands(client: RedisClient, onDropped: (command: string, err: unknown) => void): void {
   for (const command of SUBSCRIPTION_COMMANDS) {
     const original = client[command] as (...args: unknown[]) => Promise<unknown>;
     Object.defineProperty(client, command, {

@@ -2,8 +2,7 @@
 // went half-open (a NAT or firewall dropped it silently): messages would just stop.
 // The watchdog PINGs it (allowed in subscriber mode) and, when no answer comes in time,
 // drops the connection; ioredis reconnects and re-subscribes by itself.
-import type { Redis } from 'ioredis';
-import type { LoggerLike } from './types.js';
+import type { LoggerLike, RedisClient } from './types.js';
 
 export interface WatchdogOptions {
   intervalMs: number;
@@ -12,7 +11,7 @@ export interface WatchdogOptions {
 }
 
 /** Starts watching; returns a function that stops it (also stops when the connection ends). */
-export function watchSubscriber(sub: Redis, name: string, o: WatchdogOptions): () => void {
+export function watchSubscriber(sub: RedisClient, name: string, o: WatchdogOptions): () => void {
   let inFlight = false;
   const check = async (): Promise<void> => {
     if (inFlight || sub.status !== 'ready') return;

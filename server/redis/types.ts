@@ -1,5 +1,8 @@
 // The one Redis connection manager of a process (see connection-manager.ts).
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+
+/** A standalone connection or a Redis Cluster client (same command API). */
+export type RedisClient = Redis | Cluster;
 
 /**
  * disabled: no Redis configured. connecting: first connection under way.
@@ -46,17 +49,27 @@ export interface RedisManagerEvents {
 export interface RedisConnectionManager {
   readonly state: RedisState;
   readonly enabled: boolean;
+  /** Redis Cluster (REDIS_CLUSTER_NODES) rather than one server. */
+  readonly isCluster: boolean;
   /** Key prefix, e.g. "ptyhub:". */
   readonly prefix: string;
   /** The shared command connection. Throws RedisUnavailableError unless enabled. */
-  client(): Redis;
+  client(): RedisClient;
   /**
    * The shared command connection, but only while state is 'ready'; otherwise throws
    * RedisUnavailableError at once (fail fast instead of waiting for a command timeout).
    */
-  readyClient(): Redis;
-  /** A new dedicated connection (pub/sub, blocking); the manager closes it on quit. */
-  duplicate(name: string, opts?: DuplicateOptions): Redis;
+  readyClient(): RedisClient;
+  /**
+   * One connection per master (one element on a standalone server), for commands that
+   * must visit every node: SCAN (see scan.ts), PUBSUB NUMSUB. Throws unless ready.
+   */
+  masters(): Redis[];
+  /**
+   * A new dedicated connection (pub/sub, blocking); the manager closes it on quit.
+   * On a cluster, one with sharded subscribers (SSUBSCRIBE goes to the slot's master).
+   */
+  duplicate(name: string, opts?: DuplicateOptions): RedisClient;
   /** Resolves when ready; rejects after timeoutMs (one shared promise, no polling). */
   waitReady(timeoutMs: number): Promise<void>;
   health(): RedisHealth;

@@ -46,7 +46,7 @@ class PeriodicReaper implements Reaper {
   private stopped = false;
 
   constructor(private readonly opts: ReaperOptions) {
-    this.registry = new RedisRegistry(opts.manager);
+    this.registry = new RedisRegistry(opts.manager, { logger: opts.logger });
     this.events = new Listeners(opts.logger, 'reaper');
     this.intervalMs = opts.intervalMs ?? 2000;
     this.schedule();

@@ -1,56 +1,73 @@
-// Lua for every registry mutation, so each multi-key change is atomic. Scripts build key
-// names from the prefix (ARGV[1]) like keys.ts does: fine on a standalone Redis, not
-// Redis Cluster compatible. Loaded with defineCommand (EVALSHA, EVAL on NOSCRIPT).
+// Lua for every registry mutation, so each change to a user's part of the registry is
+// atomic. Every script takes the same four KEYS, the hashes of ONE user (keys.ts: they
+// share the hash tag `{u:<userId>}`, so they live in one slot of a Redis Cluster), and
+// builds no key names. Loaded with defineCommand (EVALSHA, EVAL on NOSCRIPT).
+//
+//   KEYS[1] devices       sid -> device JSON (all values strings)
+//   KEYS[2] socket-terms  sid -> JSON array of terminal ids
+//   KEYS[3] term-sockets  tid -> JSON array of socket ids
+//   KEYS[4] primary       tid -> sid
+//
+// A field exists only while its list is non-empty. Mutations return a JSON report of the
+// transitions (terminals/sockets that appeared or went, and whether the user did), which
+// the caller applies to the global index sets used by getStats().
 
-// Shared helpers. attach/detach keep every index in step:
-// term sockets/user/primary, socket device/terms, user terms, server sockets, registry:* sets.
+// Shared helpers. attach/detach keep the four hashes in step.
 const PRELUDE = `
-local P = ARGV[1]
+local DEV, ST, TS, PRI = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local rep = { bt = {}, et = {}, bs = {}, es = {}, u = 0 }
+local userBefore = redis.call('HLEN', TS) > 0
+local function list(key, field)
+  local v = redis.call('HGET', key, field)
+  if not v then return {} end
+  return cjson.decode(v)
+end
+local function save(key, field, t)
+  if #t == 0 then redis.call('HDEL', key, field) else redis.call('HSET', key, field, cjson.encode(t)) end
+end
+local function has(t, x)
+  for _, v in ipairs(t) do if v == x then return true end end
+  return false
+end
+local function without(t, x)
+  local out = {}
+  for _, v in ipairs(t) do if v ~= x then out[#out + 1] = v end end
+  return out
+end
 local function detach(tid, sid)
-  if redis.call('SREM', P..'term:'..tid..':sockets', sid) == 0 then return false end
-  redis.call('SREM', P..'socket:'..sid..':terms', tid)
-  local primKey = P..'term:'..tid..':primary'
-  if redis.call('GET', primKey) == sid then redis.call('DEL', primKey) end
-  if redis.call('SCARD', P..'term:'..tid..':sockets') == 0 then
-    local userKey = P..'term:'..tid..':user'
-    local uid = redis.call('GET', userKey)
-    if uid then
-      local ut = P..'user:'..uid..':terms'
-      redis.call('SREM', ut, tid)
-      if redis.call('SCARD', ut) == 0 then redis.call('SREM', P..'registry:users', uid) end
-    end
-    redis.call('DEL', userKey, primKey)
-    redis.call('SREM', P..'registry:terminals', tid)
-  end
-  if redis.call('SCARD', P..'socket:'..sid..':terms') == 0 then
-    local devKey = P..'socket:'..sid..':device'
-    local srv = redis.call('HGET', devKey, 'serverId')
-    if srv then redis.call('SREM', P..'server:'..srv..':sockets', sid) end
-    redis.call('DEL', devKey)
-    redis.call('SREM', P..'registry:sockets', sid)
+  local socks = list(TS, tid)
+  if not has(socks, sid) then return false end
+  socks = without(socks, sid)
+  save(TS, tid, socks)
+  if redis.call('HGET', PRI, tid) == sid or #socks == 0 then redis.call('HDEL', PRI, tid) end
+  if #socks == 0 then rep.et[#rep.et + 1] = tid end
+  local terms = without(list(ST, sid), tid)
+  save(ST, sid, terms)
+  if #terms == 0 then
+    redis.call('HDEL', DEV, sid)
+    rep.es[#rep.es + 1] = sid
   end
   return true
 end
--- returns nil on success, an error tag on conflict (nothing written then)
-local function attach(tid, sid, deviceId, deviceName, serverId, userId, connectedAt, lastPingAt)
-  local userKey = P..'term:'..tid..':user'
-  local owner = redis.call('GET', userKey)
-  if owner and owner ~= userId then return 'PTYHUB_TERMINAL_OWNER' end
-  local devKey = P..'socket:'..sid..':device'
-  local prev = redis.call('HMGET', devKey, 'serverId', 'userId')
-  if prev[2] and prev[2] ~= userId then return 'PTYHUB_SOCKET_OWNER' end
-  if prev[1] and prev[1] ~= serverId then redis.call('SREM', P..'server:'..prev[1]..':sockets', sid) end
-  redis.call('HSET', devKey, 'deviceId', deviceId, 'deviceName', deviceName, 'serverId', serverId,
-    'userId', userId, 'connectedAt', connectedAt, 'lastPingAt', lastPingAt)
-  redis.call('SADD', P..'term:'..tid..':sockets', sid)
-  redis.call('SET', userKey, userId)
-  redis.call('SADD', P..'socket:'..sid..':terms', tid)
-  redis.call('SADD', P..'user:'..userId..':terms', tid)
-  redis.call('SADD', P..'server:'..serverId..':sockets', sid)
-  redis.call('SADD', P..'registry:terminals', tid)
-  redis.call('SADD', P..'registry:sockets', sid)
-  redis.call('SADD', P..'registry:users', userId)
-  return nil
+local function attach(tid, sid, dev)
+  if redis.call('HSET', DEV, sid, dev) == 1 then rep.bs[#rep.bs + 1] = sid end
+  local socks = list(TS, tid)
+  if #socks == 0 then rep.bt[#rep.bt + 1] = tid end
+  if not has(socks, sid) then
+    socks[#socks + 1] = sid
+    save(TS, tid, socks)
+  end
+  local terms = list(ST, sid)
+  if not has(terms, tid) then
+    terms[#terms + 1] = tid
+    save(ST, sid, terms)
+  end
+end
+local function report(result)
+  local after = redis.call('HLEN', TS) > 0
+  if after and not userBefore then rep.u = 1 elseif userBefore and not after then rep.u = -1 end
+  rep.r = result
+  return cjson.encode(rep)
 end
 `;
 
@@ -60,75 +77,63 @@ export interface ScriptDef {
   readOnly?: boolean;
 }
 
-const script = (name: string, body: string, readOnly = false): ScriptDef => ({
-  name,
-  lua: PRELUDE + body,
-  readOnly,
-});
+const script = (name: string, body: string, readOnly = false): ScriptDef => ({ name, lua: PRELUDE + body, readOnly });
 
-/** ARGV: P, tid, sid, deviceId, deviceName, serverId, userId, connectedAt, lastPingAt. */
-export const ADD = script(
-  'ptyhubRegAdd',
-  `
-local err = attach(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
-if err then return redis.error_reply(err) end
-return 1`,
-);
+/** ARGV: tid, sid, device JSON. */
+export const ADD = script('ptyhubRegAdd', `attach(ARGV[1], ARGV[2], ARGV[3]) return report(1)`);
 
-/** ARGV: P, tid, sid. Returns 1 if it was attached. */
-export const REMOVE = script('ptyhubRegRemove', `if detach(ARGV[2], ARGV[3]) then return 1 end return 0`);
+/** ARGV: tid, sid. r = 1 if it was attached. */
+export const REMOVE = script('ptyhubRegRemove', `if detach(ARGV[1], ARGV[2]) then return report(1) end return report(0)`);
 
-/** ARGV: P, sid. Returns the terminal ids it was attached to. */
+/** ARGV: sid. r = the terminal ids it was attached to. */
 export const REMOVE_ALL = script(
   'ptyhubRegRemoveAll',
   `
-local tids = redis.call('SMEMBERS', P..'socket:'..ARGV[2]..':terms')
-for _, tid in ipairs(tids) do detach(tid, ARGV[2]) end
-return tids`,
+local tids = list(ST, ARGV[1])
+for _, tid in ipairs(tids) do detach(tid, ARGV[1]) end
+return report(tids)`,
 );
 
-/** ARGV: P, sid, at. Only touches a socket that exists (never creates a stray hash). */
+/** ARGV: sid, at. Only touches a socket that exists (never creates a device). Returns 1 if it did. */
 export const UPDATE_PING = script(
   'ptyhubRegPing',
   `
-local devKey = P..'socket:'..ARGV[2]..':device'
-if redis.call('EXISTS', devKey) == 0 then return 0 end
-redis.call('HSET', devKey, 'lastPingAt', ARGV[3])
+local raw = redis.call('HGET', DEV, ARGV[1])
+if not raw then return 0 end
+local d = cjson.decode(raw)
+d.lastPingAt = ARGV[2]
+redis.call('HSET', DEV, ARGV[1], cjson.encode(d))
 return 1`,
 );
 
 /**
- * ARGV: P, tid, sid ('' = clear), mode. 'set': error if the socket is not attached.
+ * ARGV: tid, sid ('' = clear), mode. 'set': error if the socket is not attached.
  * 'force': set if attached, else 0. 'nx': set if attached and no primary yet, else 0.
  */
 export const SET_PRIMARY = script(
   'ptyhubRegSetPrimary',
   `
-local key = P..'term:'..ARGV[2]..':primary'
-local sid, mode = ARGV[3], ARGV[4]
-if sid == '' then redis.call('DEL', key) return 1 end
-if redis.call('SISMEMBER', P..'term:'..ARGV[2]..':sockets', sid) == 0 then
+local tid, sid, mode = ARGV[1], ARGV[2], ARGV[3]
+if sid == '' then redis.call('HDEL', PRI, tid) return 1 end
+if not has(list(TS, tid), sid) then
   if mode == 'set' then return redis.error_reply('PTYHUB_NOT_ATTACHED') end
   return 0
 end
-if mode == 'nx' then
-  if redis.call('SET', key, sid, 'NX') then return 1 end
-  return 0
-end
-redis.call('SET', key, sid)
+if mode == 'nx' then return redis.call('HSETNX', PRI, tid, sid) end
+redis.call('HSET', PRI, tid, sid)
 return 1`,
 );
 
-/** ARGV: P, tid. Returns { {sid, field, value, ...}, ... } as one consistent snapshot. */
+/** ARGV: tid. Returns { sid, device JSON, sid, device JSON, ... } as one consistent snapshot. */
 export const DEVICES = script(
   'ptyhubRegDevices',
   `
 local out = {}
-for _, sid in ipairs(redis.call('SMEMBERS', P..'term:'..ARGV[2]..':sockets')) do
-  local h = redis.call('HGETALL', P..'socket:'..sid..':device')
-  if #h > 0 then
-    table.insert(h, 1, sid)
-    out[#out + 1] = h
+for _, sid in ipairs(list(TS, ARGV[1])) do
+  local d = redis.call('HGET', DEV, sid)
+  if d then
+    out[#out + 1] = sid
+    out[#out + 1] = d
   end
 end
 return out`,
@@ -136,64 +141,79 @@ return out`,
 );
 
 /**
- * Make Redis match an instance's own view of one socket.
- * ARGV: P, sid, hasDevice ('1'/'0'), deviceId, deviceName, serverId, userId, connectedAt,
- * lastPingAt, tid... Detaches terminals not listed, attaches listed ones.
- * Returns the terminal ids that could not be attached (owned by another user).
+ * Make the user's hashes match an instance's own view of one socket.
+ * ARGV: sid, device JSON ('' = the instance no longer holds it), tid...
+ * Detaches terminals not listed, attaches listed ones (the caller has checked their owners).
  */
 export const SYNC_SOCKET = script(
   'ptyhubRegSyncSocket',
   `
-local sid = ARGV[2]
+local sid = ARGV[1]
 local want = {}
-for i = 10, #ARGV do want[ARGV[i]] = true end
-for _, tid in ipairs(redis.call('SMEMBERS', P..'socket:'..sid..':terms')) do
-  if not want[tid] then detach(tid, sid) end
+for i = 3, #ARGV do want[ARGV[i]] = true end
+for _, tid in ipairs(list(ST, sid)) do
+  if ARGV[2] == '' or not want[tid] then detach(tid, sid) end
 end
-local conflicts = {}
-if ARGV[3] == '1' then
-  for i = 10, #ARGV do
-    if attach(ARGV[i], sid, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]) then
-      conflicts[#conflicts + 1] = ARGV[i]
-    end
-  end
+if ARGV[2] ~= '' then
+  for i = 3, #ARGV do attach(ARGV[i], sid, ARGV[2]) end
 end
-return conflicts`,
+return report(1)`,
 );
 
 /**
- * Remove up to `limit` sockets of an instance whose heartbeat key is gone (force = '1'
- * skips that check: an instance purging itself on shutdown). Idempotent; two reapers may
- * race safely. ARGV: P, serverId, limit, force.
- * Returns {-1} if the instance is alive, else {remaining, {tid, sid, tid, sid, ...}}.
+ * Remove up to `limit` of this user's sockets held by one instance (crash cleanup, or an
+ * instance purging itself). ARGV: serverId, limit.
+ * r = { remaining, {tid, sid, tid, sid, ...} }.
  */
-export const REAP = script(
-  'ptyhubRegReap',
+export const REAP_USER = script(
+  'ptyhubRegReapUser',
   `
-local id = ARGV[2]
-if ARGV[4] ~= '1' and redis.call('EXISTS', P..'server:'..id) == 1 then return {-1} end
-local setKey = P..'server:'..id..':sockets'
-local out = {}
-for _, sid in ipairs(redis.call('SPOP', setKey, tonumber(ARGV[3]))) do
-  local devKey = P..'socket:'..sid..':device'
-  local srv = redis.call('HGET', devKey, 'serverId')
-  -- a socket that moved to another instance is that instance's business
-  if (not srv) or srv == id then
-    for _, tid in ipairs(redis.call('SMEMBERS', P..'socket:'..sid..':terms')) do
-      if detach(tid, sid) then
-        out[#out + 1] = tid
-        out[#out + 1] = sid
+local id, limit = ARGV[1], tonumber(ARGV[2])
+local pairs_out, remaining, done = {}, 0, 0
+local all = redis.call('HGETALL', DEV)
+for i = 1, #all, 2 do
+  local sid = all[i]
+  if cjson.decode(all[i + 1]).serverId == id then
+    if done < limit then
+      done = done + 1
+      for _, tid in ipairs(list(ST, sid)) do
+        if detach(tid, sid) then
+          pairs_out[#pairs_out + 1] = tid
+          pairs_out[#pairs_out + 1] = sid
+        end
       end
-    end
-    if redis.call('SCARD', P..'socket:'..sid..':terms') == 0 then
-      redis.call('DEL', devKey)
-      redis.call('SREM', P..'registry:sockets', sid)
+    else
+      remaining = remaining + 1
     end
   end
 end
-local remaining = redis.call('SCARD', setKey)
-if remaining == 0 then redis.call('SREM', P..'servers', id) end
-return {remaining, out}`,
+return report({ remaining, pairs_out })`,
 );
 
-export const ALL_SCRIPTS: ScriptDef[] = [ADD, REMOVE, REMOVE_ALL, UPDATE_PING, SET_PRIMARY, DEVICES, SYNC_SOCKET, REAP];
+/** ARGV: serverId. The user's socket ids held by that instance. */
+export const SOCKETS_OF_SERVER = script(
+  'ptyhubRegSocketsOfServer',
+  `
+local out = {}
+local all = redis.call('HGETALL', DEV)
+for i = 1, #all, 2 do
+  if cjson.decode(all[i + 1]).serverId == ARGV[1] then out[#out + 1] = all[i] end
+end
+return out`,
+  true,
+);
+
+export const USER_SCRIPTS: ScriptDef[] = [ADD, REMOVE, REMOVE_ALL, UPDATE_PING, SET_PRIMARY, DEVICES, SYNC_SOCKET, REAP_USER, SOCKETS_OF_SERVER];
+
+/**
+ * Owner keys (one key, any slot): claim an id for a user, or find that another user holds it.
+ * KEYS: owner key. ARGV: userId, ttl ms. Returns 1 (ours, TTL renewed) or 0 (another user's).
+ */
+export const CLAIM_OWNER: ScriptDef = {
+  name: 'ptyhubRegClaimOwner',
+  lua: `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`,
+};

@@ -24,7 +24,7 @@ import type { InstanceHeartbeat } from '../redis/instance-heartbeat.js';
 import { Listeners } from '../redis/listeners.js';
 import { RedisUnavailableError, type LoggerLike, type RedisConnectionManager } from '../redis/types.js';
 import { LocalRegistryState } from './local-state.js';
-import { RedisRegistry } from './redis-registry.js';
+import { OWNER_TTL_MS, RedisRegistry } from './redis-registry.js';
 import { RegistryConflictError, type DeviceInfo, type RegistryStats, type UserTerminalRegistry } from './types.js';
 
 export type RegistryBackend = 'memory' | 'redis';
@@ -44,6 +44,8 @@ export interface SwitchingRegistryOptions {
   retryMaxMs?: number;
   /** Re-publishing sends this many socket syncs at a time (default 200). */
   syncBatch?: number;
+  /** Life of the owner keys of our sockets and their terminals; refreshed at a quarter of it. */
+  ownerTtlMs?: number;
 }
 
 export interface SwitchingRegistryEvents {
@@ -72,6 +74,11 @@ export class SwitchingRegistry implements UserTerminalRegistry {
   private retryTimer: NodeJS.Timeout | null = null;
   private retryAttempt = 0;
   private closed = false;
+  /** During a re-publish: the user of each socket Redis attributes to us (for ones we no longer hold). */
+  private readonly ownerHints = new Map<string, string>();
+  private ownerRefreshTimer: NodeJS.Timeout | null = null;
+  /** Owner keys a re-publish claimed (Redis answered): each is claimed once per re-publish. */
+  private readonly claimedThisSync = new Set<string>();
 
   private readonly onReady = (): void => this.requestResync('redis ready');
   private readonly onDown = (err: Error | null): void => this.fallBack(`redis down${err ? `: ${err.message}` : ''}`);
@@ -82,12 +89,15 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     this.serverId = opts.serverId;
     this.log = opts.logger;
     this.heartbeat = opts.heartbeat;
-    this.redis = new RedisRegistry(opts.manager);
+    this.redis = new RedisRegistry(opts.manager, { logger: opts.logger, ...(opts.ownerTtlMs ? { ownerTtlMs: opts.ownerTtlMs } : {}) });
     this.events = new Listeners(opts.logger, 'switching registry');
     this.manager.on('ready', this.onReady);
     this.manager.on('down', this.onDown);
     this.heartbeat?.on('reclaimed', this.onReclaimed);
     if (this.manager.state === 'ready') this.requestResync('start');
+    const ownerTtl = opts.ownerTtlMs ?? OWNER_TTL_MS;
+    this.ownerRefreshTimer = setInterval(() => void this.refreshOwners(), Math.max(50, Math.floor(ownerTtl / 4)));
+    this.ownerRefreshTimer.unref();
   }
 
   /** What reads are served from right now (for /healthz). */
@@ -142,8 +152,9 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       // Not ours: best effort in Redis (its holder re-publishes the truth anyway).
       return this.read('removeSocket', () => this.redis.removeSocket(terminalId, socketId), () => false);
     }
+    const owner = this.local.device(socketId)?.userId;
     const removed = this.local.remove(terminalId, socketId);
-    await this.mirror('removeSocket', [socketId], [], () => this.redis.removeSocket(terminalId, socketId));
+    await this.mirror('removeSocket', [socketId], [], () => this.redis.removeSocket(terminalId, socketId, owner));
     return removed;
   }
 
@@ -151,8 +162,9 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     if (!this.local.hasSocket(socketId)) {
       return this.read('removeSocketFromAllTerminals', () => this.redis.removeSocketFromAllTerminals(socketId), () => []);
     }
+    const owner = this.local.device(socketId)?.userId;
     const terms = this.local.removeEverywhere(socketId);
-    await this.mirror('removeSocketFromAllTerminals', [socketId], [], () => this.redis.removeSocketFromAllTerminals(socketId));
+    await this.mirror('removeSocketFromAllTerminals', [socketId], [], () => this.redis.removeSocketFromAllTerminals(socketId, owner));
     return terms;
   }
 
@@ -167,12 +179,13 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       return;
     }
     const prev = this.local.primaryOf(terminalId);
+    const owner = this.ownerOfLocal(terminalId);
     this.local.setPrimary(terminalId, socketId);
     await this.mirror(
       'setPrimarySocket',
       [],
       [terminalId],
-      () => this.redis.setPrimarySocket(terminalId, socketId),
+      () => this.redis.setPrimarySocket(terminalId, socketId, owner),
       () => {
         if (prev === null || this.local.isAttached(terminalId, prev)) this.local.setPrimary(terminalId, prev);
       },
@@ -188,7 +201,8 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       return;
     }
     this.local.updatePing(socketId, at);
-    await this.mirror('updatePing', [socketId], [], () => this.redis.updatePing(socketId, at));
+    const owner = this.local.device(socketId)?.userId;
+    await this.mirror('updatePing', [socketId], [], () => this.redis.updatePing(socketId, at, owner));
   }
 
   /** Forget our local copy, and the shared registry too when Redis is in use. */
@@ -250,7 +264,8 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     this.manager.off('down', this.onDown);
     this.heartbeat?.off('reclaimed', this.onReclaimed);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    if (this.ownerRefreshTimer) clearInterval(this.ownerRefreshTimer);
+    this.retryTimer = this.ownerRefreshTimer = null;
     await this.resyncing;
     if (opts.purge && this.manager.state === 'ready') {
       try {
@@ -266,6 +281,33 @@ export class SwitchingRegistry implements UserTerminalRegistry {
   }
 
   // --- plumbing ------------------------------------------------------------------------
+
+  /** The user of a terminal we hold sockets on (undefined otherwise): saves an owner-key read. */
+  private ownerOfLocal(terminalId: string): string | undefined {
+    const sid = this.local.socketsOf(terminalId)[0];
+    return sid === undefined ? undefined : this.local.device(sid)?.userId;
+  }
+
+  /** Owner keys of the ids we hold expire unless refreshed (a crashed instance's ones go by themselves). */
+  private async refreshOwners(): Promise<void> {
+    if (this.mode !== 'redis' || this.closed) return;
+    const batch = this.opts.syncBatch ?? 200;
+    let pending: Promise<void>[] = [];
+    try {
+      for (const sid of this.local.allSocketIds()) {
+        const device = this.local.device(sid);
+        if (device) pending.push(this.redis.refreshOwners(device.userId, sid, this.local.terminalsOfSocket(sid)));
+        if (pending.length >= batch) {
+          await Promise.all(pending);
+          pending = [];
+        }
+      }
+      await Promise.all(pending);
+    } catch (err) {
+      // The next refresh (a quarter TTL later) or a re-publish puts them back.
+      this.log.warn({ err: errorMessage(err) }, 'registry: refreshing owner keys failed');
+    }
+  }
 
   /** Mirror a change already applied locally; see the header for the outage rules. */
   private async mirror(
@@ -384,8 +426,11 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       // Our heartbeat key first: a reaper must not delete what we are about to publish.
       if (this.heartbeat) await this.heartbeat.refresh();
       const theirs = await this.redis.socketsOfServer(this.serverId);
-      const sockets = new Set([...theirs, ...this.local.allSocketIds()]);
+      for (const [sid, uid] of theirs) this.ownerHints.set(sid, uid);
+      this.claimedThisSync.clear();
+      const sockets = new Set([...theirs.keys(), ...this.local.allSocketIds()]);
       await this.syncSockets(sockets, epoch);
+      this.ownerHints.clear();
       await this.syncPrimaries(forced, epoch);
       // Writes made while we were publishing were only applied locally: publish them too.
       // Sustained traffic would keep this loop going for ever, so after a few rounds new
@@ -403,8 +448,27 @@ export class SwitchingRegistry implements UserTerminalRegistry {
       }
       if (epoch !== this.epoch || this.closed) return; // superseded by a fall-back
       this.retryAttempt = 0;
+      // A write already past the gate may still have marked something: switch now, then
+      // publish what is still marked. Those syncs are sent before any later write (they read the
+      // local copy as it is now, and one connection per node answers in order).
+      const socketsLeft = new Set(this.dirtySockets);
+      const primariesLeft = new Set(this.dirtyPrimaries);
+      this.dirtySockets.clear();
+      this.dirtyPrimaries.clear();
       this.setMode('redis', `${reason}; re-published ${sockets.size} socket(s) in ${Date.now() - started} ms`);
+      if (socketsLeft.size || primariesLeft.size) {
+        try {
+          await this.syncSockets(socketsLeft, epoch);
+          await this.syncPrimaries(primariesLeft, epoch, false); // reads the local copy as it is then
+        } catch (err) {
+          this.markDirty([...socketsLeft], [...primariesLeft]);
+          if (epoch === this.epoch) this.fallBack(`re-publish of late changes failed: ${errorMessage(err)}`);
+        }
+      }
+      this.claimedThisSync.clear();
     } catch (err) {
+      this.ownerHints.clear();
+      this.claimedThisSync.clear();
       for (const t of forced) this.dirtyPrimaries.add(t); // keep them "changed during the outage"
       if (epoch === this.epoch) this.setMode('memory', `re-publish failed: ${errorMessage(err)}`);
       const level = isRedisUnavailable(err) ? 'warn' : 'error';
@@ -436,7 +500,8 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     // Snapshot taken synchronously: later local changes mark the socket dirty again.
     const device = this.local.device(sid);
     const terms = this.local.terminalsOfSocket(sid);
-    const refused = await this.redis.syncSocket(sid, device, terms);
+    const hint = this.ownerHints.get(sid);
+    const refused = await this.redis.syncSocket(sid, device, terms, { claimed: this.claimedThisSync, ...(hint ? { userHint: hint } : {}) });
     if (refused.length) {
       this.log.error({ socketId: sid, terminals: refused }, 'registry: terminals owned by another user in Redis; not published');
     }
@@ -451,11 +516,11 @@ export class SwitchingRegistry implements UserTerminalRegistry {
     for (const tid of forced) {
       const sid = this.local.primaryOf(tid);
       // Clearing is only ours to re-publish while we still hold sockets on the terminal.
-      if (sid !== null || this.local.deviceCount(tid) > 0) ops.push(this.redis.setPrimaryIf(tid, sid, 'force'));
+      if (sid !== null || this.local.deviceCount(tid) > 0) ops.push(this.redis.setPrimaryIf(tid, sid, 'force', this.ownerOfLocal(tid)));
     }
     if (includeKnown) {
       for (const [tid, sid] of this.local.primaries()) {
-        if (!forced.has(tid)) ops.push(this.redis.setPrimaryIf(tid, sid, 'nx'));
+        if (!forced.has(tid)) ops.push(this.redis.setPrimaryIf(tid, sid, 'nx', this.ownerOfLocal(tid)));
       }
     }
     await Promise.all(ops);

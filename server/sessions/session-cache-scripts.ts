@@ -10,7 +10,7 @@
 // Every change goes through one of the scripts below, which compare versions inside Redis,
 // so a writer holding an older version can never replace a newer entry, whatever order
 // the commands arrive in. Loaded with defineCommand (EVALSHA, EVAL on NOSCRIPT).
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/types.js';
 
 /** The one place the cache key of a terminal is named. */
 export const sessionCacheKey = (prefix: string, terminalId: string): string => `${prefix}terminal:${terminalId}`;
@@ -96,10 +96,10 @@ export interface SessionCacheScripts {
   touch(key: string, atMs: number): Promise<number>;
 }
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
 /** The scripts bound to a client (defined on it once). */
-export function sessionCacheScripts(client: Redis): SessionCacheScripts {
+export function sessionCacheScripts(client: RedisClient): SessionCacheScripts {
   if (!defined.has(client)) {
     client.defineCommand('ptyhubSessionWrite', { numberOfKeys: 1, lua: WRITE_LUA });
     client.defineCommand('ptyhubSessionInvalidate', { numberOfKeys: 1, lua: INVALIDATE_LUA });

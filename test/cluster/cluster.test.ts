@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { sessionCacheKey } from '../../server/sessions/session-cache-scripts.js';
 import { connect, login, type TestClient } from '../helpers/client.js';
+import { createTerminal, expectLogoutReaches, signedInDevice } from './scenarios.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { redisRecovered, startServer, type TestServer } from '../helpers/server.js';
@@ -25,18 +26,8 @@ const env = (redisUrl: string) => ({
   LOCK_WAIT_MS: '20000',
 });
 
-async function device(server: TestServer, name: string): Promise<TestClient> {
-  const token = await login(server.url, 'alice', 'alice-password');
-  const client = await connect(server.url, { token, deviceName: name });
-  clients.push(client);
-  return client;
-}
-
-async function create(client: TestClient): Promise<string> {
-  const reply = await client.call('terminal:create', { cols: 80, rows: 24 });
-  if (!reply.ok) throw new Error(reply.error.message);
-  return reply.terminal.id;
-}
+const device = (server: TestServer, name: string) => signedInDevice(server, name, clients);
+const create = createTerminal;
 
 /**
  * Both instances listen on Redis again: each owner-RPC channel has its subscriber, and
@@ -190,13 +181,7 @@ describe('two instances', () => {
   });
 
   it('signing out on one instance disconnects that token\'s sockets on every instance', async () => {
-    const token = await login(a.url, 'alice', 'alice-password');
-    const onB = await connect(b.url, { token });
-    clients.push(onB);
-    const gone = new Promise((resolve) => onB.socket.once('disconnect', resolve));
-    const res = await fetch(`${a.url}/api/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-    expect(res.status).toBe(204);
-    expect(await gone).toBe('io server disconnect');
+    await expectLogoutReaches(a, b, clients);
   });
 
   it('a resize the owner cannot apply is refused and changes nothing, even when the owner wakes up later', async () => {
@@ -278,7 +263,9 @@ describe('two instances', () => {
     const list = await onB.call('terminal:list', {});
     expect(list.ok && list.terminals.some((t) => t.id === id)).toBe(false);
     // Registry entries of the dead instance are reaped; the cache holds only a tombstone.
-    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every((k) => k === sessionCacheKey(PREFIX, id)), 20_000, 'registry cleanup', 100);
+    // (The terminal's owner key stays until its TTL ends: another instance could still be attaching.)
+    const leftOver = (k: string): boolean => k === sessionCacheKey(PREFIX, id) || k === `${PREFIX}term-owner:${id}`;
+    await eventually(async () => (await keysMentioning(redis.url, PREFIX, id)).every(leftOver), 20_000, 'registry cleanup', 100);
     expect(await cachedSession(redis.url, PREFIX, id)).toMatchObject({ kind: 'x' });
     await eventually(async () => (await keysMentioning(redis.url, PREFIX, 'server-c')).length === 0, 20_000, 'server-c keys gone', 100);
   });

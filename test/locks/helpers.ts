@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRedisManager, type RedisManagerOptions } from '../../server/redis/connection-manager.js';
 import type { LoggerLike, RedisConnectionManager, RedisState } from '../../server/redis/types.js';
+import { targetOptions } from '../helpers/redis-cluster.js';
 
 export interface LogLine {
   level: 'info' | 'warn' | 'error' | 'debug';
@@ -26,7 +27,7 @@ export async function connectManager(
   over: Partial<RedisManagerOptions> = {},
 ): Promise<RedisConnectionManager> {
   const manager = createRedisManager({
-    url,
+    ...targetOptions(url),
     keyPrefix: prefix,
     commandTimeoutMs: 1000,
     connectTimeoutMs: 1000,

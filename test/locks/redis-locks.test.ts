@@ -1,34 +1,35 @@
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lockKey, RedisLockManager } from '../../server/locks/redis-locks.js';
 import { LockTimeoutError } from '../../server/locks/types.js';
 import type { RedisManagerOptions } from '../../server/redis/connection-manager.js';
-import { RedisUnavailableError, type RedisConnectionManager } from '../../server/redis/types.js';
+import { RedisUnavailableError, type RedisClient, type RedisConnectionManager } from '../../server/redis/types.js';
 import { CachedSessionStore } from '../../server/sessions/cached-store.js';
 import { DbSessionStore } from '../../server/sessions/db-store.js';
 import { VersionConflictError } from '../../server/sessions/types.js';
 import { openTestDb, sessionFixture, type TestDb } from '../db/helpers.js';
+import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { lockContract } from './contract.js';
 import { connectManager, disabledManager, gate, quietLogger, rejectionOf, uniquePrefix } from './helpers.js';
 
 let server: RedisServer;
+let cluster: RedisCluster;
 let db: TestDb;
 const opened: RedisConnectionManager[] = [];
 
 beforeAll(async () => {
-  [server, db] = await Promise.all([startRedis(), openTestDb()]);
+  [server, cluster, db] = await Promise.all([startRedis(), startRedisCluster(), openTestDb()]);
 });
 afterEach(async () => {
   server.resume(); // in case a test failed while it was paused
   await Promise.all(opened.splice(0).map((m) => m.quit()));
 });
 afterAll(async () => {
-  await Promise.all([server?.stop(), db?.close()]);
+  await Promise.all([server?.stop(), cluster?.stop(), db?.close()]);
 });
 
-async function conn(prefix: string, over: Partial<RedisManagerOptions> = {}): Promise<RedisConnectionManager> {
-  const m = await connectManager(server.url, prefix, over);
+async function conn(prefix: string, over: Partial<RedisManagerOptions> = {}, target = server.url): Promise<RedisConnectionManager> {
+  const m = await connectManager(target, prefix, over);
   opened.push(m);
   return m;
 }
@@ -38,11 +39,13 @@ function lockManager(redis: RedisConnectionManager, logger = quietLogger()): Red
 }
 
 /** n lock managers on n connections (as n instances), one key prefix. */
-async function instances(n: number, prefix = uniquePrefix('lock')): Promise<RedisLockManager[]> {
-  return Promise.all(Array.from({ length: n }, async () => lockManager(await conn(prefix))));
+async function instances(n: number, prefix = uniquePrefix('lock'), target?: string): Promise<RedisLockManager[]> {
+  // A cluster of six servers on a loaded machine gets more time per command.
+  return Promise.all(Array.from({ length: n }, async () => lockManager(await conn(prefix, target ? { commandTimeoutMs: 2000 } : {}, target))));
 }
 
 lockContract('RedisLockManager', () => ({ managers: (n) => instances(n) }));
+lockContract('RedisLockManager on a Redis Cluster', () => ({ managers: (n) => instances(n, uniquePrefix('lock'), cluster.url), cycles: 200 }));
 
 describe('RedisLockManager', () => {
   it('keeps the lock as <prefix>lock:<kind>:<resource> = token with a PX TTL', async () => {
@@ -156,7 +159,7 @@ describe('RedisLockManager', () => {
       let lostConfirms = opts.lostConfirms ?? 0;
       const counters = { sets: 0 };
       const lost = () => Object.assign(new Error('Command timed out'), { name: 'Error' });
-      const wrap = (client: Redis): Redis =>
+      const wrap = (client: RedisClient): RedisClient =>
         new Proxy(client, {
           get(target, prop, receiver) {
             const value = Reflect.get(target, prop, receiver) as unknown;

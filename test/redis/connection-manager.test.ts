@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import { createRedisManager } from '../../server/redis/connection-manager.js';
 import { RedisUnavailableError, type RedisConnectionManager, type RedisState } from '../../server/redis/types.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -29,7 +30,7 @@ describe('URL handling', () => {
   it('passes rediss://, password and db through to ioredis', async () => {
     const port = await freePort();
     const m = track(testManager(`rediss://:s3cret@127.0.0.1:${port}/2`, 'p:'));
-    const o = m.client().options;
+    const o = (m.client() as Redis).options;
     expect(o.tls).toBeDefined();
     expect(o.password).toBe('s3cret');
     expect(o.db).toBe(2);

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createRedisManager, type RedisManagerOptions } from '../../server/redis/connection-manager.js';
 import type { LoggerLike, RedisConnectionManager } from '../../server/redis/types.js';
 import type { DeviceInfo } from '../../server/registry/types.js';
+import { targetOptions } from '../helpers/redis-cluster.js';
 
 export interface LogEntry {
   level: 'info' | 'warn' | 'error' | 'debug';
@@ -28,14 +29,14 @@ export function uniquePrefix(tag: string): string {
   return `ptyhub-test:${tag}:${randomBytes(4).toString('hex')}:`;
 }
 
-/** A manager with short timeouts so fault tests run fast. */
+/** A manager with short timeouts so fault tests run fast. `url`: a redis:// URL or a cluster target. */
 export function testManager(
   url: string,
   prefix: string,
   overrides: Partial<RedisManagerOptions> = {},
 ): RedisConnectionManager {
   return createRedisManager({
-    url,
+    ...targetOptions(url),
     keyPrefix: prefix,
     commandTimeoutMs: 300,
     connectTimeoutMs: 500,

@@ -31,11 +31,11 @@ describe('RedisRegistry', () => {
       await redis.set(`${prefix}server:srv-a`, 'heartbeat-token'); // not a registry key
       await redis.set(`${prefix}terminal:abc`, 'cache'); // someone else's key (the session cache)
       await reg.clear();
-      expect((await snapshot(redis, prefix)).keyCount).toBe(0);
+      expect((await snapshot(manager)).keyCount).toBe(0);
       expect(await redis.get(`${prefix}server:srv-a`)).toBe('heartbeat-token');
       expect(await redis.get(`${prefix}terminal:abc`)).toBe('cache');
       expect(await other.getSocketsForTerminal('t1')).toEqual(['s1']);
-      expect(invariantErrors(await snapshot(redis, neighbour.prefix))).toEqual([]);
+      expect(invariantErrors(await snapshot(neighbour))).toEqual([]);
     } finally {
       await manager.quit();
       await neighbour.quit();
@@ -63,7 +63,7 @@ describe('RedisRegistry', () => {
       const reg = new RedisRegistry(manager);
       await reg.addSocket('t1', device('s1', { serverId: 'srv-a' }));
       await reg.addSocket('t2', device('s1', { serverId: 'srv-b' }));
-      const snap = await snapshot(manager.readyClient(), prefix);
+      const snap = await snapshot(manager);
       expect(invariantErrors(snap)).toEqual([]);
       expect(snap.servers.get('srv-a') ?? []).toEqual([]);
       expect(snap.servers.get('srv-b')).toEqual(['s1']);

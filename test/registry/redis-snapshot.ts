@@ -1,47 +1,52 @@
-// Reads every registry key under a prefix (SCAN) and checks that the indexes agree, so
-// fault tests can assert "no leftover wrong state", not just the few keys they look at.
+// Reads every registry key under a prefix (SCAN on every master) and checks that the
+// indexes agree, so fault tests can assert "no leftover wrong state", not just the few
+// keys they look at. Works on a standalone Redis and on a cluster.
 // Keys are told apart here from docs/redis-keys.md, by prefix alone, independently of the
 // implementation's own key predicate (which clear() uses): a registry key that clear() or
 // the reaper forgets is still counted, and one this file cannot parse is reported.
-import type { Redis } from 'ioredis';
+import { allKeys } from '../../server/redis/scan.js';
+import { escapeGlob } from '../../server/registry/keys.js';
+import type { RedisConnectionManager } from '../../server/redis/types.js';
 
 export interface RegistrySnapshot {
   terminals: Map<string, { sockets: string[]; user: string | null; primary: string | null }>;
   sockets: Map<string, { device: Record<string, string>; terms: string[] }>;
   users: Map<string, string[]>;
+  /** server id -> socket ids whose device names it (from the devices). */
   servers: Map<string, string[]>;
+  /** server id -> users listed in its reaper index. */
+  serverUsers: Map<string, string[]>;
+  termOwners: Map<string, string>;
+  socketOwners: Map<string, string>;
   index: { terminals: string[]; sockets: string[]; users: string[] };
-  /** Keys of the registry's families (term:, socket:, user:, registry:, server:<id>:...). */
+  /** Keys of the registry's families ({u:<id>}:..., term-owner:, socket-owner:, registry:, server:<id>:...). */
   keyCount: number;
   /** Keys of those families that match no documented registry key. */
   unknown: string[];
 }
 
 /**
- * A key of one of the registry's families. `server:<id>` alone is the instance heartbeat
- * (not the registry); test server ids contain no ":", so `server:<id>:<anything>` is.
+ * A key of one of the registry's families (including the layout before per-user keys, so
+ * a leftover of it is reported). `server:<id>` alone is the instance heartbeat (not the
+ * registry); test server ids contain no ":", so `server:<id>:<anything>` is.
  */
 function inRegistryFamily(rest: string): boolean {
-  if (/^(term|socket|user|registry):/.test(rest)) return true;
+  if (/^(\{u:|term:|socket:|user:|registry:|term-owner:|socket-owner:)/.test(rest)) return true;
   return /^server:[^:]*:/.test(rest);
 }
 
-const globEscaped = (s: string): string => s.replace(/[*?[\]\\]/g, '\\$&');
-
-export async function snapshot(redis: Redis, p: string): Promise<RegistrySnapshot> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${globEscaped(p)}*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch.filter((k) => k.startsWith(p) && inRegistryFamily(k.slice(p.length))));
-  } while (cursor !== '0');
-
+export async function snapshot(manager: RedisConnectionManager): Promise<RegistrySnapshot> {
+  const p = manager.prefix;
+  const redis = manager.readyClient();
+  const keys = (await allKeys(manager, `${escapeGlob(p)}*`)).filter((k) => k.startsWith(p) && inRegistryFamily(k.slice(p.length)));
   const snap: RegistrySnapshot = {
     terminals: new Map(),
     sockets: new Map(),
     users: new Map(),
     servers: new Map(),
+    serverUsers: new Map(),
+    termOwners: new Map(),
+    socketOwners: new Map(),
     index: { terminals: [], sockets: [], users: [] },
     keyCount: keys.length,
     unknown: [],
@@ -60,13 +65,29 @@ export async function snapshot(redis: Redis, p: string): Promise<RegistrySnapsho
   for (const key of keys) {
     const rest = key.slice(p.length);
     let m: RegExpExecArray | null;
-    if ((m = /^term:(.*):sockets$/s.exec(rest))) term(m[1]!).sockets = sorted(await redis.smembers(key));
-    else if ((m = /^term:(.*):user$/s.exec(rest))) term(m[1]!).user = await redis.get(key);
-    else if ((m = /^term:(.*):primary$/s.exec(rest))) term(m[1]!).primary = await redis.get(key);
-    else if ((m = /^socket:(.*):device$/s.exec(rest))) sock(m[1]!).device = await redis.hgetall(key);
-    else if ((m = /^socket:(.*):terms$/s.exec(rest))) sock(m[1]!).terms = sorted(await redis.smembers(key));
-    else if ((m = /^user:(.*):terms$/s.exec(rest))) snap.users.set(m[1]!, sorted(await redis.smembers(key)));
-    else if ((m = /^server:(.*):sockets$/s.exec(rest))) snap.servers.set(m[1]!, sorted(await redis.smembers(key)));
+    if ((m = /^\{u:(.*)\}:term-sockets$/s.exec(rest))) {
+      const uid = m[1]!;
+      const h = await redis.hgetall(key);
+      snap.users.set(uid, sorted(Object.keys(h)));
+      for (const [tid, raw] of Object.entries(h)) {
+        const t = term(tid);
+        t.sockets = sorted(JSON.parse(raw) as string[]);
+        t.user = uid;
+      }
+    } else if ((m = /^\{u:(.*)\}:socket-terms$/s.exec(rest))) {
+      for (const [sid, raw] of Object.entries(await redis.hgetall(key))) sock(sid).terms = sorted(JSON.parse(raw) as string[]);
+    } else if ((m = /^\{u:(.*)\}:devices$/s.exec(rest))) {
+      for (const [sid, raw] of Object.entries(await redis.hgetall(key))) {
+        const device: Record<string, string> = { ...(JSON.parse(raw) as Record<string, string>), userId: m[1]! };
+        sock(sid).device = device;
+        const list = snap.servers.get(device.serverId!) ?? [];
+        snap.servers.set(device.serverId!, sorted([...list, sid]));
+      }
+    } else if ((m = /^\{u:(.*)\}:primary$/s.exec(rest))) {
+      for (const [tid, sid] of Object.entries(await redis.hgetall(key))) term(tid).primary = sid;
+    } else if ((m = /^term-owner:(.*)$/s.exec(rest))) snap.termOwners.set(m[1]!, (await redis.get(key)) ?? '');
+    else if ((m = /^socket-owner:(.*)$/s.exec(rest))) snap.socketOwners.set(m[1]!, (await redis.get(key)) ?? '');
+    else if ((m = /^server:(.*):users$/s.exec(rest))) snap.serverUsers.set(m[1]!, sorted(await redis.smembers(key)));
     else if (rest === 'registry:terminals') snap.index.terminals = sorted(await redis.smembers(key));
     else if (rest === 'registry:sockets') snap.index.sockets = sorted(await redis.smembers(key));
     else if (rest === 'registry:users') snap.index.users = sorted(await redis.smembers(key));
@@ -82,7 +103,7 @@ export function invariantErrors(s: RegistrySnapshot): string[] {
   for (const [tid, t] of s.terminals) {
     if (t.sockets.length === 0) errors.push(`terminal ${tid} has keys but no sockets`);
     if (!t.user) errors.push(`terminal ${tid} has no user`);
-    else if (!s.users.get(t.user)?.includes(tid)) errors.push(`terminal ${tid} missing from user ${t.user}`);
+    else if (s.termOwners.get(tid) !== t.user) errors.push(`terminal ${tid} owner key is not ${t.user}`);
     if (t.primary && !t.sockets.includes(t.primary)) errors.push(`terminal ${tid} primary ${t.primary} not attached`);
     for (const sid of t.sockets) {
       const sk = s.sockets.get(sid);
@@ -91,18 +112,13 @@ export function invariantErrors(s: RegistrySnapshot): string[] {
     }
   }
   for (const [sid, sk] of s.sockets) {
-    if (!sk.device.serverId) errors.push(`socket ${sid} has no device hash`);
+    if (!sk.device.serverId) errors.push(`socket ${sid} has no device`);
     if (sk.terms.length === 0) errors.push(`socket ${sid} has no terminals`);
     for (const tid of sk.terms) if (!s.terminals.get(tid)?.sockets.includes(sid)) errors.push(`terminal ${tid} lacks socket ${sid}`);
-    if (sk.device.serverId && !s.servers.get(sk.device.serverId)?.includes(sid)) {
-      errors.push(`socket ${sid} missing from server ${sk.device.serverId}`);
+    if (s.socketOwners.get(sid) !== sk.device.userId) errors.push(`socket ${sid} owner key is not ${sk.device.userId}`);
+    if (sk.device.serverId && !s.serverUsers.get(sk.device.serverId)?.includes(sk.device.userId!)) {
+      errors.push(`user of socket ${sid} missing from the reaper index of ${sk.device.serverId}`);
     }
-  }
-  for (const [uid, tids] of s.users) {
-    for (const tid of tids) if (s.terminals.get(tid)?.user !== uid) errors.push(`user ${uid} lists foreign/empty terminal ${tid}`);
-  }
-  for (const [srv, sids] of s.servers) {
-    for (const sid of sids) if (s.sockets.get(sid)?.device.serverId !== srv) errors.push(`server ${srv} lists socket ${sid} it does not hold`);
   }
   if (!eq(s.index.terminals, [...s.terminals.keys()].sort())) errors.push('registry:terminals out of step');
   if (!eq(s.index.sockets, [...s.sockets.keys()].sort())) errors.push('registry:sockets out of step');

@@ -8,17 +8,21 @@ import { encodeSession } from '../../server/sessions/session-codec.js';
 import { DbSessionStore } from '../../server/sessions/db-store.js';
 import { VersionConflictError, type NewSession, type SessionStore, type TerminalSessionRecord } from '../../server/sessions/types.js';
 import { openTestDb, sessionFixture, type TestDb } from '../db/helpers.js';
+import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { connectManager, disabledManager, gate, quietLogger, rejectionOf, stateReached, uniquePrefix } from '../locks/helpers.js';
 
 let server: RedisServer;
+let cluster: RedisCluster;
+/** Where setup() connects: the standalone server, or the cluster for the suite run on it. */
+let target: () => string = () => server.url;
 let db: TestDb;
 let dbStore: DbSessionStore;
 const managers: RedisConnectionManager[] = [];
 const stores: CachedSessionStore[] = [];
 
 beforeAll(async () => {
-  [server, db] = await Promise.all([startRedis(), openTestDb()]);
+  [server, cluster, db] = await Promise.all([startRedis(), startRedisCluster(), openTestDb()]);
   dbStore = new DbSessionStore(db.prisma);
 });
 afterEach(async () => {
@@ -27,7 +31,7 @@ afterEach(async () => {
   await Promise.all(managers.splice(0).map((m) => m.quit()));
 });
 afterAll(async () => {
-  await Promise.all([server?.stop(), db?.close()]);
+  await Promise.all([server?.stop(), cluster?.stop(), db?.close()]);
 });
 
 /** The database store, counting get() calls; `lagging` makes get() answer from a snapshot. */
@@ -64,7 +68,8 @@ async function setup(
   opts: { redis?: Partial<RedisManagerOptions>; store?: Partial<CachedSessionStoreOptions>; manager?: RedisConnectionManager } = {},
 ): Promise<Setup> {
   const prefix = uniquePrefix('sess');
-  const redis = opts.manager ?? (await connectManager(server.url, prefix, opts.redis));
+  const clusterTime = target() === server.url ? {} : { commandTimeoutMs: 2000 };
+  const redis = opts.manager ?? (await connectManager(target(), prefix, { ...clusterTime, ...opts.redis }));
   managers.push(redis);
   const spy = new SpyDb(dbStore);
   const logger = quietLogger();
@@ -98,7 +103,14 @@ async function newSession(): Promise<NewSession> {
   return sessionFixture(await db.addUser(), { serverId: 'srv-1' });
 }
 
-describe('CachedSessionStore with Redis', () => {
+describe.each(['standalone', 'cluster'] as const)('CachedSessionStore with Redis (%s)', (kind) => {
+  beforeAll(() => {
+    target = kind === 'cluster' ? () => cluster.url : () => server.url;
+  });
+  afterAll(() => {
+    target = () => server.url;
+  });
+
   it('reads through: a miss fills the cache, the next read is a hit', async () => {
     const s = await setup();
     const created = await dbStore.create(await newSession()); // behind the cache's back

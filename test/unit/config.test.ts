@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_KEYS, ConfigError, loadConfig, requireClusterSecret } from '../../server/config/env.js';
+import { parseClusterNodes } from '../../server/redis/connection-manager.js';
 import { PROJECT_ROOT } from '../../server/paths.js';
 
 describe('configuration', () => {
@@ -23,6 +24,21 @@ describe('configuration', () => {
     expect(Object.keys(env).length).toBeGreaterThan(25);
     for (const key of CONFIG_KEYS) expect(env, `.env.example documents ${key}`).toHaveProperty(key);
     expect(loadConfig(env)).toMatchObject({ HOST: '127.0.0.1', PORT: 3000, redisEnabled: false });
+  });
+
+  it('takes Redis Cluster seed nodes, and refuses a malformed list', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:7001' }).redisEnabled).toBe(true);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'rediss://u:p@a:7000,b:7001' }).REDIS_CLUSTER_NODES).toBe('rediss://u:p@a:7000,b:7001');
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:7000;b' })).toThrow(/REDIS_CLUSTER_NODES/);
+    expect(parseClusterNodes('rediss://u:p%40ss@a:7000,b:7001')).toEqual({
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+      username: 'u',
+      password: 'p@ss',
+      tls: true,
+    });
   });
 
   it('names every bad variable', () => {

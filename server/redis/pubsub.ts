@@ -1,0 +1,87 @@
+// Our own pub/sub channels (owner RPC, cluster events) on either kind of Redis:
+// - standalone: SUBSCRIBE / PUBLISH;
+// - Redis Cluster: sharded pub/sub (SSUBSCRIBE / SPUBLISH, Redis 7). A channel lives on
+//   the master of its slot and a message crosses only that shard, so no single node
+//   carries every message (classic PUBLISH on a cluster is broadcast to every node).
+// The subscriber connection queues its (S)SUBSCRIBEs until Redis is reachable and
+// re-subscribes after reconnects (and, on a cluster, after slots move to another master).
+// Publishing uses the shared command connection and fails fast while Redis is not ready.
+import { errorMessage } from './errors.js';
+import { watchSubscriber } from './subscriber-watchdog.js';
+import type { LoggerLike, RedisClient, RedisConnectionManager } from './types.js';
+
+export interface PubSub {
+  /** Resolves once subscribed (waits while Redis is unreachable: bound it yourself). */
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  /** Messages of every subscribed channel. */
+  onMessage(fn: (channel: string, message: string) => void): void;
+  /** Resolves with the number of subscribers that received it (0: nobody listens). */
+  publish(channel: string, message: string): Promise<number>;
+  /** The dedicated subscriber connection (for libraries that take one). */
+  readonly subscriber: RedisClient;
+  close(): Promise<void>;
+}
+
+export interface PubSubOptions {
+  logger: LoggerLike;
+  /**
+   * Standalone: PING the subscriber connection this often and redial it when no answer
+   * comes within pingTimeoutMs (a half-open connection would drop messages silently).
+   * Cluster (ioredis runs the per-master subscribers): re-assert the sharded
+   * subscriptions this often. Default 5000 ms.
+   */
+  pingEveryMs?: number;
+  pingTimeoutMs: number;
+}
+
+export function createPubSub(manager: RedisConnectionManager, name: string, o: PubSubOptions): PubSub {
+  const sub = manager.duplicate(name, { offlineQueue: true });
+  const sharded = manager.isCluster;
+  const stopWatchdog = sharded
+    ? () => {}
+    : watchSubscriber(sub, name, { intervalMs: o.pingEveryMs ?? 5000, timeoutMs: o.pingTimeoutMs, logger: o.logger });
+  // On a cluster ioredis moves sharded subscriptions to a promoted replica by itself, but a
+  // failover has been seen to leave a channel unsubscribed (its publishes then reach
+  // nobody). SSUBSCRIBE is idempotent, so the channels are re-asserted every period: such
+  // a loss lasts at most one period.
+  const channels = new Set<string>();
+  const reassert = sharded
+    ? setInterval(() => {
+        for (const channel of channels) {
+          sub.ssubscribe(channel).catch((err: unknown) => o.logger.debug({ err: errorMessage(err), channel }, `${name}: re-subscribing failed`));
+        }
+      }, o.pingEveryMs ?? 5000)
+    : null;
+  reassert?.unref();
+  return {
+    subscriber: sub,
+    async subscribe(channel) {
+      channels.add(channel);
+      await (sharded ? sub.ssubscribe(channel) : sub.subscribe(channel));
+    },
+    async unsubscribe(channel) {
+      channels.delete(channel);
+      await (sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel));
+    },
+    onMessage(fn) {
+      sub.on(sharded ? 'smessage' : 'message', (channel: string, message: string) => {
+        try {
+          fn(channel, message);
+        } catch (err) {
+          o.logger.error({ err: errorMessage(err), channel }, `${name}: message handler failed`);
+        }
+      });
+    },
+    publish(channel, message) {
+      const client = manager.readyClient();
+      // SPUBLISH answers the number of receivers on the channel's shard, like PUBLISH.
+      return sharded ? (client.spublish(channel, message) as Promise<number>) : client.publish(channel, message);
+    },
+    async close() {
+      stopWatchdog();
+      if (reassert) clearInterval(reassert);
+      await sub.quit().catch(() => undefined);
+    },
+  };
+}
