@@ -6,8 +6,10 @@
 // - Terminal and socket ids lead to their user through owner keys. An id's owner never
 //   changes, so these keys are claimed (SET if absent or ours) before the script, and
 //   expire unless the instances holding sockets refresh them (refreshOwners).
-// - Global indexes (registry:* for getStats, server:<id>:users for the reaper) are single
-//   keys changed by single-key commands after the script, from the transitions it reports.
+// - Global counts (getStats) are one hash of per-user entries ordered by the user's
+//   version (redis-scripts.ts): updated inside the script on a standalone Redis, by a
+//   one-key script right after it on a cluster; either way they cannot end up disagreeing
+//   with the hashes. The reaper's index server:<id>:users is written before the script.
 // Fails fast with RedisUnavailableError when Redis is not ready; never answers "not found"
 // for an error.
 import { errorMessage, redisCall } from '../redis/errors.js';
@@ -17,6 +19,7 @@ import { escapeGlob, isRegistryKey, registryKeys } from './keys.js';
 import { sortDevices } from './local-state.js';
 import {
   ADD,
+  APPLY_COUNTS,
   CLAIM_OWNER,
   DEVICES,
   REAP_USER,
@@ -55,15 +58,16 @@ export interface ReapResult {
   remaining: number;
 }
 
-/** What a mutation changed, as the script reports it (JSON; empty Lua tables come back as {}). */
-interface Transitions {
+/** A mutation's result and the user's counts under its version (JSON; empty Lua tables come back as {}). */
+interface MutationReport {
   r: unknown;
-  bt: string[] | object;
-  et: string[] | object;
-  bs: string[] | object;
-  es: string[] | object;
-  u: number;
+  v: number;
+  t: number;
+  s: number;
 }
+
+/** Counts of users whose cluster update failed, kept for a retry (bounded: a later report replaces them). */
+const MAX_UNSENT_COUNTS = 10_000;
 
 const arr = (x: unknown): string[] => (Array.isArray(x) ? (x as string[]) : []);
 
@@ -72,6 +76,9 @@ export class RedisRegistry implements UserTerminalRegistry {
 
   private readonly ownerTtlMs: number;
   private readonly log: LoggerLike | undefined;
+  /** Cluster only: user -> counts whose APPLY_COUNTS failed, re-sent after the next one that succeeds. */
+  private readonly unsentCounts = new Map<string, MutationReport>();
+  private resending: Promise<void> | null = null;
 
   constructor(
     private readonly manager: RedisConnectionManager,
@@ -182,10 +189,8 @@ export class RedisRegistry implements UserTerminalRegistry {
   }
 
   async getStats(): Promise<RegistryStats> {
-    const [terminals, sockets, users] = await Promise.all(
-      [this.k.allTerminals, this.k.allSockets, this.k.allUsers].map((key) => this.cmd('getStats', (c) => c.scard(key))),
-    );
-    return { backend: 'redis', terminals: terminals ?? 0, sockets: sockets ?? 0, users: users ?? 0 };
+    const [terminals, sockets, users] = await this.cmd('getStats', (c) => c.hmget(this.k.counts, 'terminals', 'sockets', 'users'));
+    return { backend: 'redis', terminals: Number(terminals ?? 0), sockets: Number(sockets ?? 0), users: Number(users ?? 0) };
   }
 
   // --- beyond the interface: used by SwitchingRegistry and the reaper ------------------
@@ -293,8 +298,13 @@ export class RedisRegistry implements UserTerminalRegistry {
   private client(): RedisClient {
     const c = this.manager.readyClient();
     if (!withScripts.has(c)) {
-      for (const s of USER_SCRIPTS) c.defineCommand(s.name, { numberOfKeys: 4, lua: s.lua, readOnly: s.readOnly ?? false });
+      // Mutations also take the version key, and on a standalone Redis the counts key.
+      const mutationKeys = this.manager.isCluster ? 5 : 6;
+      for (const s of USER_SCRIPTS) {
+        c.defineCommand(s.name, { numberOfKeys: s.counted ? mutationKeys : 4, lua: s.lua, readOnly: s.readOnly ?? false });
+      }
       c.defineCommand(CLAIM_OWNER.name, { numberOfKeys: 1, lua: CLAIM_OWNER.lua });
+      c.defineCommand(APPLY_COUNTS.name, { numberOfKeys: 1, lua: APPLY_COUNTS.lua });
       withScripts.add(c);
     }
     return c;
@@ -337,7 +347,9 @@ export class RedisRegistry implements UserTerminalRegistry {
     try {
       return await this.cmd(what, (c) => {
         const call = (c as unknown as Record<string, ScriptCall>)[s.name]!;
-        return call.call(c, ...this.k.user(uid), ...args);
+        if (!s.counted) return call.call(c, ...this.k.user(uid), ...args);
+        const countKeys = this.manager.isCluster ? [this.k.userVersion(uid)] : [this.k.userVersion(uid), this.k.counts];
+        return call.call(c, ...this.k.user(uid), ...countKeys, uid, ...args);
       });
     } catch (err) {
       const tag = err instanceof Error && err.name === 'ReplyError' ? /PTYHUB_(\w+)/.exec(err.message)?.[1] : undefined;
@@ -347,27 +359,48 @@ export class RedisRegistry implements UserTerminalRegistry {
   }
 
   /**
-   * Run a mutating user script, return its result, and apply the transitions it reports to
-   * the global index sets (getStats). Those updates are awaited (in parallel), so counts
-   * read after a call include it (on a cluster a command may be retried, e.g. after
-   * TRYAGAIN, and lose its place behind a later read). They only feed the counts: a
-   * failure is logged, not thrown; the counts then drift until those ids change again.
+   * Run a mutating user script and return its result. On a cluster, then apply the user's
+   * counts it reported to the counts hash (another slot), awaited so counts read after a
+   * call include it. Entries are ordered by version, so a late or retried update never
+   * wins over a newer one. They only feed the counts: a failure is logged, not thrown, and
+   * the entry is re-sent after the next update that succeeds (or replaced by a newer one).
    */
   private async mutate(what: string, uid: string, s: ScriptDef, args: (string | number)[]): Promise<unknown> {
-    const t = JSON.parse((await this.run(what, uid, s, args)) as string) as Transitions;
-    const sent: Promise<unknown>[] = [];
-    const apply = (key: string, add: string[] | object, remove: string[] | object): void => {
-      const send = (fn: (c: RedisClient) => Promise<unknown>): void => {
-        sent.push(this.cmd(what, fn).catch((err: unknown) => this.log?.warn({ err: errorMessage(err), key }, 'registry: index update failed')));
-      };
-      if (arr(add).length) send((c) => c.sadd(key, ...arr(add)));
-      if (arr(remove).length) send((c) => c.srem(key, ...arr(remove)));
-    };
-    apply(this.k.allTerminals, t.bt, t.et);
-    apply(this.k.allSockets, t.bs, t.es);
-    apply(this.k.allUsers, t.u === 1 ? [uid] : [], t.u === -1 ? [uid] : []);
-    await Promise.all(sent);
-    return t.r;
+    const report = JSON.parse((await this.run(what, uid, s, args)) as string) as MutationReport;
+    if (this.manager.isCluster) {
+      this.unsentCounts.delete(uid);
+      if (await this.applyCounts(what, uid, report)) this.resendCounts();
+    }
+    return report.r;
+  }
+
+  private async applyCounts(what: string, uid: string, c: MutationReport): Promise<boolean> {
+    try {
+      const call = (r: RedisClient) => (r as unknown as Record<string, ScriptCall>)[APPLY_COUNTS.name]!.call(r, this.k.counts, uid, c.v, c.t, c.s);
+      await this.cmd(what, call);
+      return true;
+    } catch (err) {
+      const kept = this.unsentCounts.get(uid);
+      if (!kept || kept.v < c.v) {
+        if (!kept && this.unsentCounts.size >= MAX_UNSENT_COUNTS) {
+          const oldest = this.unsentCounts.keys().next().value as string;
+          this.unsentCounts.delete(oldest);
+        }
+        this.unsentCounts.set(uid, c);
+      }
+      this.log?.warn({ err: errorMessage(err), userId: uid }, 'registry: counts update failed (re-sent later)');
+      return false;
+    }
+  }
+
+  /** Re-send the counts kept after failures, once at a time (those that fail again stay kept). */
+  private resendCounts(): void {
+    if (this.resending || this.unsentCounts.size === 0) return;
+    const batch = [...this.unsentCounts];
+    this.unsentCounts.clear();
+    this.resending = Promise.all(batch.map(([uid, c]) => this.applyCounts('resend counts', uid, c))).then(() => {
+      this.resending = null;
+    });
   }
 }
 

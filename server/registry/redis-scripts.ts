@@ -1,22 +1,64 @@
 // Lua for every registry mutation, so each change to a user's part of the registry is
-// atomic. Every script takes the same four KEYS, the hashes of ONE user (keys.ts: they
-// share the hash tag `{u:<userId>}`, so they live in one slot of a Redis Cluster), and
-// builds no key names. Loaded with defineCommand (EVALSHA, EVAL on NOSCRIPT).
+// atomic. Every script takes the hashes of ONE user as KEYS (keys.ts: they share the hash
+// tag `{u:<userId>}`, so they live in one slot of a Redis Cluster), and builds no key
+// names. Loaded with defineCommand (EVALSHA, EVAL on NOSCRIPT).
 //
 //   KEYS[1] devices       sid -> device JSON (all values strings)
 //   KEYS[2] socket-terms  sid -> JSON array of terminal ids
 //   KEYS[3] term-sockets  tid -> JSON array of socket ids
 //   KEYS[4] primary       tid -> sid
 //
-// A field exists only while its list is non-empty. Mutations return a JSON report of the
-// transitions (terminals/sockets that appeared or went, and whether the user did), which
-// the caller applies to the global index sets used by getStats().
+// A field exists only while its list is non-empty.
+//
+// Global counts (getStats) live in one hash, `registry:counts`: per user
+// `u:<uid>` -> "<version> <terminals> <sockets>", plus the totals `terminals`, `sockets`,
+// `users`. Mutations (COUNTED scripts) also take
+//   KEYS[5] version       the user's version, INCR'd by each of them
+//   KEYS[6] counts        only on a standalone Redis (on a cluster it is in another slot)
+// and ARGV[1] = the user id (their own arguments follow). Each one ends by reading the
+// user's absolute counts under its new version. With KEYS[6] it applies them itself, in the
+// same script (and an empty user's version key and entry go). On a cluster the caller
+// applies them with APPLY_COUNTS (one key); a user's entry only moves to a higher version,
+// so updates applied late or out of order cannot leave the counts disagreeing with the
+// hashes once they have all arrived. There an empty user keeps its version key and an
+// entry "<version> 0 0" (what refuses a late older update): one key and one field per
+// user that ever had a terminal, bounded by the accounts. Each change of the counts hash
+// (entry and totals) is one script.
+
+/**
+ * Applies a user's counts at a version to the counts hash (no-op unless newer). Returns 1
+ * if applied. `forget`: an empty user's entry goes (standalone: no update can come late);
+ * otherwise it stays at its version, so a late older update cannot bring the user back.
+ * Totals that reach 0 go too, so an empty registry leaves no key on a standalone Redis.
+ */
+const APPLY_COUNTS_FN = `
+local function bump(key, field, by)
+  if by ~= 0 and redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
+end
+local function applyCounts(key, uid, v, t, s, forget)
+  local f = 'u:' .. uid
+  local oldV, oldT, oldS = 0, 0, 0
+  local old = redis.call('HGET', key, f)
+  if old then
+    local a, b, c = string.match(old, '^(%d+) (%d+) (%d+)$')
+    oldV, oldT, oldS = tonumber(a), tonumber(b), tonumber(c)
+  end
+  if v <= oldV then return 0 end
+  if forget and t == 0 and s == 0 then
+    redis.call('HDEL', key, f)
+  else
+    redis.call('HSET', key, f, v .. ' ' .. t .. ' ' .. s)
+  end
+  bump(key, 'terminals', t - oldT)
+  bump(key, 'sockets', s - oldS)
+  bump(key, 'users', (t > 0 and 1 or 0) - (oldT > 0 and 1 or 0))
+  return 1
+end
+`;
 
 // Shared helpers. attach/detach keep the four hashes in step.
 const PRELUDE = `
 local DEV, ST, TS, PRI = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local rep = { bt = {}, et = {}, bs = {}, es = {}, u = 0 }
-local userBefore = redis.call('HLEN', TS) > 0
 local function list(key, field)
   local v = redis.call('HGET', key, field)
   if not v then return {} end
@@ -40,19 +82,14 @@ local function detach(tid, sid)
   socks = without(socks, sid)
   save(TS, tid, socks)
   if redis.call('HGET', PRI, tid) == sid or #socks == 0 then redis.call('HDEL', PRI, tid) end
-  if #socks == 0 then rep.et[#rep.et + 1] = tid end
   local terms = without(list(ST, sid), tid)
   save(ST, sid, terms)
-  if #terms == 0 then
-    redis.call('HDEL', DEV, sid)
-    rep.es[#rep.es + 1] = sid
-  end
+  if #terms == 0 then redis.call('HDEL', DEV, sid) end
   return true
 end
 local function attach(tid, sid, dev)
-  if redis.call('HSET', DEV, sid, dev) == 1 then rep.bs[#rep.bs + 1] = sid end
+  redis.call('HSET', DEV, sid, dev)
   local socks = list(TS, tid)
-  if #socks == 0 then rep.bt[#rep.bt + 1] = tid end
   if not has(socks, sid) then
     socks[#socks + 1] = sid
     save(TS, tid, socks)
@@ -63,11 +100,22 @@ local function attach(tid, sid, dev)
     save(ST, sid, terms)
   end
 end
+`;
+
+// Mutations: the user id comes first in ARGV, A holds the script's own arguments.
+const COUNTED = `${APPLY_COUNTS_FN}
+local UID = ARGV[1]
+local A = {}
+for i = 2, #ARGV do A[i - 1] = ARGV[i] end
 local function report(result)
-  local after = redis.call('HLEN', TS) > 0
-  if after and not userBefore then rep.u = 1 elseif userBefore and not after then rep.u = -1 end
-  rep.r = result
-  return cjson.encode(rep)
+  local v = redis.call('INCR', KEYS[5])
+  local t, s = redis.call('HLEN', TS), redis.call('HLEN', DEV)
+  if KEYS[6] then
+    applyCounts(KEYS[6], UID, v, t, s, true)
+    -- An empty user leaves nothing behind (its entry went with it).
+    if t == 0 and s == 0 then redis.call('DEL', KEYS[5]) end
+  end
+  return cjson.encode({ r = result, v = v, t = t, s = s })
 end
 `;
 
@@ -75,22 +123,25 @@ export interface ScriptDef {
   name: string;
   lua: string;
   readOnly?: boolean;
+  /** A mutation: takes the version (and, standalone, the counts) key and the user id too (see above). */
+  counted?: boolean;
 }
 
 const script = (name: string, body: string, readOnly = false): ScriptDef => ({ name, lua: PRELUDE + body, readOnly });
+const mutation = (name: string, body: string): ScriptDef => ({ name, lua: PRELUDE + COUNTED + body, counted: true });
 
-/** ARGV: tid, sid, device JSON. */
-export const ADD = script('ptyhubRegAdd', `attach(ARGV[1], ARGV[2], ARGV[3]) return report(1)`);
+/** A: tid, sid, device JSON. */
+export const ADD = mutation('ptyhubRegAdd', `attach(A[1], A[2], A[3]) return report(1)`);
 
-/** ARGV: tid, sid. r = 1 if it was attached. */
-export const REMOVE = script('ptyhubRegRemove', `if detach(ARGV[1], ARGV[2]) then return report(1) end return report(0)`);
+/** A: tid, sid. r = 1 if it was attached. */
+export const REMOVE = mutation('ptyhubRegRemove', `if detach(A[1], A[2]) then return report(1) end return report(0)`);
 
-/** ARGV: sid. r = the terminal ids it was attached to. */
-export const REMOVE_ALL = script(
+/** A: sid. r = the terminal ids it was attached to. */
+export const REMOVE_ALL = mutation(
   'ptyhubRegRemoveAll',
   `
-local tids = list(ST, ARGV[1])
-for _, tid in ipairs(tids) do detach(tid, ARGV[1]) end
+local tids = list(ST, A[1])
+for _, tid in ipairs(tids) do detach(tid, A[1]) end
 return report(tids)`,
 );
 
@@ -142,33 +193,33 @@ return out`,
 
 /**
  * Make the user's hashes match an instance's own view of one socket.
- * ARGV: sid, device JSON ('' = the instance no longer holds it), tid...
+ * A: sid, device JSON ('' = the instance no longer holds it), tid...
  * Detaches terminals not listed, attaches listed ones (the caller has checked their owners).
  */
-export const SYNC_SOCKET = script(
+export const SYNC_SOCKET = mutation(
   'ptyhubRegSyncSocket',
   `
-local sid = ARGV[1]
+local sid = A[1]
 local want = {}
-for i = 3, #ARGV do want[ARGV[i]] = true end
+for i = 3, #A do want[A[i]] = true end
 for _, tid in ipairs(list(ST, sid)) do
-  if ARGV[2] == '' or not want[tid] then detach(tid, sid) end
+  if A[2] == '' or not want[tid] then detach(tid, sid) end
 end
-if ARGV[2] ~= '' then
-  for i = 3, #ARGV do attach(ARGV[i], sid, ARGV[2]) end
+if A[2] ~= '' then
+  for i = 3, #A do attach(A[i], sid, A[2]) end
 end
 return report(1)`,
 );
 
 /**
  * Remove up to `limit` of this user's sockets held by one instance (crash cleanup, or an
- * instance purging itself). ARGV: serverId, limit.
+ * instance purging itself). A: serverId, limit.
  * r = { remaining, {tid, sid, tid, sid, ...} }.
  */
-export const REAP_USER = script(
+export const REAP_USER = mutation(
   'ptyhubRegReapUser',
   `
-local id, limit = ARGV[1], tonumber(ARGV[2])
+local id, limit = A[1], tonumber(A[2])
 local pairs_out, remaining, done = {}, 0, 0
 local all = redis.call('HGETALL', DEV)
 for i = 1, #all, 2 do
@@ -204,6 +255,16 @@ return out`,
 );
 
 export const USER_SCRIPTS: ScriptDef[] = [ADD, REMOVE, REMOVE_ALL, UPDATE_PING, SET_PRIMARY, DEVICES, SYNC_SOCKET, REAP_USER, SOCKETS_OF_SERVER];
+
+/**
+ * The counts of one user, on a cluster (see the top of this file).
+ * KEYS: counts. ARGV: userId, version, terminals, sockets. Returns 1 if applied, 0 if older.
+ */
+export const APPLY_COUNTS: ScriptDef = {
+  name: 'ptyhubRegApplyCounts',
+  lua: `${APPLY_COUNTS_FN}
+return applyCounts(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), false)`,
+};
 
 /**
  * Owner keys (one key, any slot): claim an id for a user, or find that another user holds it.

@@ -18,7 +18,10 @@ export interface RegistrySnapshot {
   serverUsers: Map<string, string[]>;
   termOwners: Map<string, string>;
   socketOwners: Map<string, string>;
-  index: { terminals: string[]; sockets: string[]; users: string[] };
+  /** registry:counts (read before the other keys): per user [version, terminals, sockets] and the totals. */
+  counts: { users: Map<string, [number, number, number]>; totals: Record<string, number>; other: string[] };
+  /** {u:<id>}:version of each user. */
+  versions: Map<string, number>;
   /** Keys of the registry's families ({u:<id>}:..., term-owner:, socket-owner:, registry:, server:<id>:...). */
   keyCount: number;
   /** Keys of those families that match no documented registry key. */
@@ -38,7 +41,12 @@ function inRegistryFamily(rest: string): boolean {
 export async function snapshot(manager: RedisConnectionManager): Promise<RegistrySnapshot> {
   const p = manager.prefix;
   const redis = manager.readyClient();
-  const keys = (await allKeys(manager, `${escapeGlob(p)}*`)).filter((k) => k.startsWith(p) && inRegistryFamily(k.slice(p.length)));
+  // registry:counts first: a user's version read after it is never lower, even while an
+  // instance still re-publishes (the same state again, under a new version).
+  const counts = `${p}registry:counts`;
+  const keys = (await allKeys(manager, `${escapeGlob(p)}*`))
+    .filter((k) => k.startsWith(p) && inRegistryFamily(k.slice(p.length)))
+    .sort((x, y) => Number(y === counts) - Number(x === counts));
   const snap: RegistrySnapshot = {
     terminals: new Map(),
     sockets: new Map(),
@@ -47,7 +55,8 @@ export async function snapshot(manager: RedisConnectionManager): Promise<Registr
     serverUsers: new Map(),
     termOwners: new Map(),
     socketOwners: new Map(),
-    index: { terminals: [], sockets: [], users: [] },
+    counts: { users: new Map(), totals: {}, other: [] },
+    versions: new Map(),
     keyCount: keys.length,
     unknown: [],
   };
@@ -88,9 +97,15 @@ export async function snapshot(manager: RedisConnectionManager): Promise<Registr
     } else if ((m = /^term-owner:(.*)$/s.exec(rest))) snap.termOwners.set(m[1]!, (await redis.get(key)) ?? '');
     else if ((m = /^socket-owner:(.*)$/s.exec(rest))) snap.socketOwners.set(m[1]!, (await redis.get(key)) ?? '');
     else if ((m = /^server:(.*):users$/s.exec(rest))) snap.serverUsers.set(m[1]!, sorted(await redis.smembers(key)));
-    else if (rest === 'registry:terminals') snap.index.terminals = sorted(await redis.smembers(key));
-    else if (rest === 'registry:sockets') snap.index.sockets = sorted(await redis.smembers(key));
-    else if (rest === 'registry:users') snap.index.users = sorted(await redis.smembers(key));
+    else if ((m = /^\{u:(.*)\}:version$/s.exec(rest))) snap.versions.set(m[1]!, Number(await redis.get(key)));
+    else if (rest === 'registry:counts') {
+      for (const [field, value] of Object.entries(await redis.hgetall(key))) {
+        const entry = /^(\d+) (\d+) (\d+)$/.exec(value);
+        if (field.startsWith('u:') && entry) snap.counts.users.set(field.slice(2), [Number(entry[1]), Number(entry[2]), Number(entry[3])]);
+        else if (['terminals', 'sockets', 'users'].includes(field)) snap.counts.totals[field] = Number(value);
+        else snap.counts.other.push(`${field}=${value}`);
+      }
+    }
     else snap.unknown.push(rest);
   }
   return snap;
@@ -99,7 +114,6 @@ export async function snapshot(manager: RedisConnectionManager): Promise<Registr
 /** Every way the keys disagree with each other; [] when consistent. */
 export function invariantErrors(s: RegistrySnapshot): string[] {
   const errors: string[] = s.unknown.map((k) => `unknown registry key ${k}`);
-  const eq = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
   for (const [tid, t] of s.terminals) {
     if (t.sockets.length === 0) errors.push(`terminal ${tid} has keys but no sockets`);
     if (!t.user) errors.push(`terminal ${tid} has no user`);
@@ -120,9 +134,21 @@ export function invariantErrors(s: RegistrySnapshot): string[] {
       errors.push(`user of socket ${sid} missing from the reaper index of ${sk.device.serverId}`);
     }
   }
-  if (!eq(s.index.terminals, [...s.terminals.keys()].sort())) errors.push('registry:terminals out of step');
-  if (!eq(s.index.sockets, [...s.sockets.keys()].sort())) errors.push('registry:sockets out of step');
-  if (!eq(s.index.users, [...s.users.keys()].sort())) errors.push('registry:users out of step');
+  // The counts: each user's entry at the user's version, with what the hashes hold; totals the sums.
+  const socketsOf = new Map<string, number>();
+  for (const sk of s.sockets.values()) socketsOf.set(sk.device.userId!, (socketsOf.get(sk.device.userId!) ?? 0) + 1);
+  for (const x of s.counts.other) errors.push(`registry:counts has a stray field ${x}`);
+  for (const uid of new Set([...s.users.keys(), ...socketsOf.keys(), ...s.counts.users.keys(), ...s.versions.keys()])) {
+    const [v, t, n] = s.counts.users.get(uid) ?? [0, 0, 0];
+    // Ahead of the user's version, the entry would refuse the user's next updates.
+    if (v > (s.versions.get(uid) ?? 0)) errors.push(`registry:counts entry of ${uid} at version ${v}, user at ${s.versions.get(uid) ?? 0}`);
+    if (t !== (s.users.get(uid)?.length ?? 0)) errors.push(`registry:counts terminals of ${uid} out of step`);
+    if (n !== (socketsOf.get(uid) ?? 0)) errors.push(`registry:counts sockets of ${uid} out of step`);
+  }
+  const totals = { terminals: s.terminals.size, sockets: s.sockets.size, users: s.users.size };
+  for (const [field, want] of Object.entries(totals)) {
+    if ((s.counts.totals[field] ?? 0) !== want) errors.push(`registry:counts ${field} total ${s.counts.totals[field] ?? 0}, hashes hold ${want}`);
+  }
   return errors;
 }
 
