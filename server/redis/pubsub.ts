@@ -7,6 +7,7 @@
 // re-subscribes after reconnects (and, on a cluster, after slots move to another master).
 // Publishing uses the shared command connection and fails fast while Redis is not ready.
 import { errorMessage } from './errors.js';
+import { startShardedProbe, type ShardedProbe } from './sharded-probe.js';
 import { watchSubscriber } from './subscriber-watchdog.js';
 import type { LoggerLike, RedisClient, RedisConnectionManager } from './types.js';
 
@@ -20,6 +21,8 @@ export interface PubSub {
   publish(channel: string, message: string): Promise<number>;
   /** The dedicated subscriber connection (for libraries that take one). */
   readonly subscriber: RedisClient;
+  /** Cluster: probe the channels we subscribed now (sharded-probe.ts); the channels subscribed again. */
+  checkSubscriptions(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -28,8 +31,9 @@ export interface PubSubOptions {
   /**
    * Standalone: PING the subscriber connection this often and redial it when no answer
    * comes within pingTimeoutMs (a half-open connection would drop messages silently).
-   * Cluster (ioredis runs the per-master subscribers): re-assert the sharded
-   * subscriptions this often. Default 5000 ms.
+   * Cluster (ioredis runs the per-master subscribers): check this often that each sharded
+   * subscription still delivers (sharded-probe.ts), pingTimeoutMs for a probe to come back.
+   * Default 5000 ms.
    */
   pingEveryMs?: number;
   pingTimeoutMs: number;
@@ -41,21 +45,14 @@ export function createPubSub(manager: RedisConnectionManager, name: string, o: P
   const stopWatchdog = sharded
     ? () => {}
     : watchSubscriber(sub, name, { intervalMs: o.pingEveryMs ?? 5000, timeoutMs: o.pingTimeoutMs, logger: o.logger });
-  // On a cluster ioredis moves sharded subscriptions to a promoted replica by itself, but a
-  // failover has been seen to leave a channel unsubscribed (its publishes then reach
-  // nobody). SSUBSCRIBE is idempotent, so the channels are re-asserted every period: such
-  // a loss lasts at most one period.
+  // A sharded subscription lost in a failover lasts at most one period plus a probe.
   const channels = new Set<string>();
-  const reassert = sharded
-    ? setInterval(() => {
-        for (const channel of channels) {
-          sub.ssubscribe(channel).catch((err: unknown) => o.logger.debug({ err: errorMessage(err), channel }, `${name}: re-subscribing failed`));
-        }
-      }, o.pingEveryMs ?? 5000)
+  const probe: ShardedProbe | null = sharded
+    ? startShardedProbe(manager, sub, () => channels, { name, intervalMs: o.pingEveryMs ?? 5000, timeoutMs: o.pingTimeoutMs, logger: o.logger })
     : null;
-  reassert?.unref();
   return {
     subscriber: sub,
+    checkSubscriptions: () => probe?.checkNow() ?? Promise.resolve([]),
     async subscribe(channel) {
       channels.add(channel);
       await (sharded ? sub.ssubscribe(channel) : sub.subscribe(channel));
@@ -66,6 +63,7 @@ export function createPubSub(manager: RedisConnectionManager, name: string, o: P
     },
     onMessage(fn) {
       sub.on(sharded ? 'smessage' : 'message', (channel: string, message: string) => {
+        if (probe?.isProbe(message)) return;
         try {
           fn(channel, message);
         } catch (err) {
@@ -80,7 +78,7 @@ export function createPubSub(manager: RedisConnectionManager, name: string, o: P
     },
     async close() {
       stopWatchdog();
-      if (reassert) clearInterval(reassert);
+      probe?.stop();
       await sub.quit().catch(() => undefined);
     },
   };
