@@ -91,9 +91,13 @@ export class OwnerLossWatcher {
         // connection too. Otherwise (a power loss leaves the connection open until TCP
         // gives up; a slow owner keeps it) the heartbeat must stay missing for a whole
         // TTL, during which a live instance re-publishes it several times.
+        // On a Redis Cluster the probe proves nothing: after a master failover (during
+        // which nobody could refresh a heartbeat) the owner's channel may sit on the new
+        // master before the owner's subscription has moved there. So there the
+        // heartbeat must always stay missing for a whole TTL.
         const since = this.missingSince.get(owner) ?? Date.now();
         this.missingSince.set(owner, since);
-        const gone = !(await this.isConnected(owner));
+        const gone = (this.o.isConnected !== undefined || !this.o.redis.isCluster) && !(await this.isConnected(owner));
         if (!gone && Date.now() - since < this.o.heartbeatTtlMs) continue;
         this.missingSince.delete(owner);
         await this.endAllOf(owner);
