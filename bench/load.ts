@@ -181,12 +181,12 @@ async function run(backend: Backend, servers: TestServer[], tokens: string[], lo
           const typist = t.attached[1] ?? t.creator;
           while (performance.now() < deadline) {
             const s = performance.now();
-            const echoed = typist.waitForText(t.id, 'x', ECHO_TIMEOUT_MS);
-            await typist.must('terminal:input', { terminalId: t.id, data: 'x' });
-            const at = await echoed.then(
+            const echoed = typist.waitForText(t.id, 'x', ECHO_TIMEOUT_MS).then(
               (e) => e.at,
               () => null,
             );
+            await typist.must('terminal:input', { terminalId: t.id, data: 'x' });
+            const at = await echoed;
             if (at === null) echoTimeouts++;
             else samples.push(at - s);
             const wait = s + 1000 / TYPIST_KEYS_PER_SECOND - performance.now();
