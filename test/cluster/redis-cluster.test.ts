@@ -117,7 +117,7 @@ describe('two instances on a Redis Cluster', () => {
     await eventually(async () => (await allKeys(observer, `${PREFIX}server:rc-c*`)).length === 0, 20_000, 'rc-c keys gone', 100);
     const devices = await observer.readyClient().hgetall(`${PREFIX}{u:${(await ownerOf(id))}}:devices`);
     expect(Object.values(devices).some((d) => d.includes('"rc-c"'))).toBe(false);
-  });
+  }, 90_000);
 
   it('failover: the master holding the owner\'s RPC channel is killed; devices stay connected and work again', async () => {
     const onA = await device(a, 'a');
