@@ -73,10 +73,14 @@ async function echoTerminal(c: HardeningCluster, name: string): Promise<{ typist
   };
 }
 
+/** At most this long per measurement: a server that takes seconds per echo gives fewer samples. */
+const MAX_SAMPLING_MS = 20_000;
+
 /** Samples spaced `spacingMs` start to start (a typist, not a flood of its own). */
 async function sampleEcho(sample: () => Promise<number>, count: number, spacingMs: number, until?: () => boolean): Promise<number[]> {
   const samples: number[] = [];
-  while (samples.length < count || (until && !until())) {
+  const t0 = performance.now();
+  while ((samples.length < count || (until && !until())) && performance.now() - t0 < MAX_SAMPLING_MS) {
     const t0 = performance.now();
     samples.push(await sample());
     const wait = t0 + spacingMs - performance.now();
@@ -144,6 +148,7 @@ async function startFlood(url: string, token: string, sockets: number, mode: 'no
       tick();
     }
     process.stdin.once('data', () => { console.log(JSON.stringify(stats)); process.exit(0); });
+    process.stdin.once('end', () => process.exit(0)); // the benchmark went away
   `;
   const child: ChildProcess = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! });
@@ -225,6 +230,7 @@ async function holdWriteLock(databaseUrl: string): Promise<{ release(): Promise<
     db.prepare('BEGIN IMMEDIATE').run();
     console.log('locked');
     process.stdin.once('data', () => { db.prepare('COMMIT').run(); db.close(); process.exit(0); });
+    process.stdin.once('end', () => process.exit(0)); // the benchmark went away
   `;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {

@@ -32,7 +32,8 @@ export interface Usage {
   /**
    * A refused event: false once the user has had too many refusals lately. Refused
    * events still cost parsing and a reply, so a user whose sockets keep sending long
-   * after being told to slow down is flooding, not typing, and is cut off.
+   * after being told to slow down is flooding, not typing, and is cut off (and gets no
+   * new socket on this instance for FLOOD_COOLDOWN_MS).
    */
   tolerateRefusal(): boolean;
   release(): void;
@@ -49,6 +50,14 @@ interface Shared {
 /** Refusals tolerated per user: a burst (a paste, a reconnect storm), then a trickle. */
 const REFUSAL_BURST = 500;
 const REFUSALS_PER_SECOND = 50;
+/**
+ * A user cut off for flooding gets no new socket on this instance for this long: else
+ * a flooder that reconnects at once starts over with a fresh socket, and the server
+ * spends its time on handshakes and on reading what was sent before each cut-off.
+ */
+const FLOOD_COOLDOWN_MS = 10_000;
+/** Cooldowns remembered at most (a few users flood at once, not thousands). */
+const MAX_COOLDOWNS = 10_000;
 
 const LEASE_MS = 30_000;
 
@@ -89,6 +98,8 @@ export class UsageLimiter {
   private readonly addresses = new Map<string, Shared>();
   /** Sockets holding Redis leases, for renewal: socket id -> [user key, address key]. */
   private readonly leases = new Map<string, [string, string]>();
+  /** Users cut off for flooding: user id -> end of their cooldown (ms). */
+  private readonly cooldowns = new Map<string, number>();
   private renewTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -98,7 +109,12 @@ export class UsageLimiter {
   ) {}
 
   /** Admits a new socket, or says which limit it hits. */
-  async admit(userId: string, address: string, socketId: string): Promise<Usage | { refused: 'user' | 'address' }> {
+  async admit(userId: string, address: string, socketId: string): Promise<Usage | { refused: 'user' | 'address' | 'flooding' }> {
+    const cooldown = this.cooldowns.get(userId);
+    if (cooldown !== undefined) {
+      if (Date.now() < cooldown) return { refused: 'flooding' };
+      this.cooldowns.delete(userId);
+    }
     if ((this.users.get(userId)?.sockets ?? 0) >= this.limits.socketsPerUser) return { refused: 'user' };
     if ((this.addresses.get(address)?.sockets ?? 0) >= this.limits.socketsPerAddress) return { refused: 'address' };
     // Held before the shared check, so concurrent handshakes here cannot overshoot.
@@ -126,7 +142,11 @@ export class UsageLimiter {
         a.events?.spend();
         return true;
       },
-      tolerateRefusal: () => u.refusals.take(),
+      tolerateRefusal: () => {
+        if (u.refusals.take()) return true;
+        this.coolDown(userId);
+        return false;
+      },
       release: () => {
         if (released) return;
         released = true;
@@ -135,6 +155,17 @@ export class UsageLimiter {
         this.releaseShared(socketId);
       },
     };
+  }
+
+  private coolDown(userId: string): void {
+    const now = Date.now();
+    if (this.cooldowns.size >= MAX_COOLDOWNS) {
+      for (const [id, until] of this.cooldowns) if (until <= now) this.cooldowns.delete(id);
+      // Still full: the oldest goes (Map order is insertion order).
+      if (this.cooldowns.size >= MAX_COOLDOWNS) this.cooldowns.delete(this.cooldowns.keys().next().value!);
+    }
+    this.cooldowns.delete(userId);
+    this.cooldowns.set(userId, now + FLOOD_COOLDOWN_MS);
   }
 
   stop(): void {
