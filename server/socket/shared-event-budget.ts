@@ -4,8 +4,9 @@
 // A batch is re-leased in the background once half of it is spent, so steady typing never
 // waits for Redis; a flood empties the shared bucket and is refused on every instance.
 // The cluster as a whole admits at most what the Redis bucket grants (a burst of twice the
-// rate, then the rate); tokens leased but unspent are simply lost (at most one batch per
-// instance), which errs on the safe side.
+// rate, then the rate), plus at most one batch per instance let through on credit while a
+// lease is under way (paid back from the next grants); tokens leased but unspent are
+// simply lost (at most one batch per instance), which errs on the safe side.
 // While Redis is unavailable the budget steps aside and each instance's own bucket decides
 // (see UsageLimiter), as without Redis; the next lease brings the shared budget back.
 import type { Redis } from 'ioredis';
@@ -42,6 +43,12 @@ const RETRY_AFTER_FAILURE_MS = 1000;
 export class SharedEventBudget {
   /** Tokens leased from Redis and not spent yet. */
   private leased = 0;
+  /**
+   * Events let through on credit while a lease was under way (at most one batch): a burst
+   * (a device re-attaching its terminals) is not refused just because the next batch is
+   * still on its way. Paid back from the next grants before anything else.
+   */
+  private debt = 0;
   private leasing: Promise<void> | null = null;
   /** No lease before this time (the shared bucket is empty, or Redis just failed). */
   private notBefore = 0;
@@ -65,13 +72,16 @@ export class SharedEventBudget {
   has(): boolean {
     if (this.shared && this.leased >= 1) return true;
     this.lease();
-    return !this.shared;
+    if (!this.shared) return true;
+    // On credit, unless the shared bucket is known to be empty (a short grant, lately).
+    return this.debt < this.batch && Date.now() >= this.notBefore;
   }
 
   /** Spends one token (call after has() said true, for every budget of the event). */
   spend(): void {
     if (!this.shared) return;
-    this.leased = Math.max(0, this.leased - 1);
+    if (this.leased >= 1) this.leased--;
+    else this.debt++;
     if (this.leased < this.batch / 2) this.lease();
   }
 
@@ -83,10 +93,12 @@ export class SharedEventBudget {
 
   private lease(): void {
     if (this.leasing || Date.now() < this.notBefore) return;
-    const want = this.batch;
+    const want = this.batch + this.debt;
     this.leasing = this.requestLease(want)
       .then((granted) => {
-        this.leased += granted;
+        const paid = Math.min(this.debt, granted);
+        this.debt -= paid;
+        this.leased += granted - paid;
         this.shared = true;
         // Short: the shared bucket is (nearly) empty; ask again once it has refilled.
         if (granted < want) this.notBefore = Date.now() + Math.ceil(((want - granted) * 1000) / this.rate);
@@ -94,6 +106,7 @@ export class SharedEventBudget {
       .catch((err: unknown) => {
         this.shared = false;
         this.leased = 0;
+        this.debt = 0; // each instance's own bucket decides meanwhile
         this.notBefore = Date.now() + RETRY_AFTER_FAILURE_MS;
         if (!this.failureLog.take()) return;
         if (isRedisUnavailable(err)) this.logger.debug({ err }, 'event budget lease failed: each instance limits on its own until Redis is back');
