@@ -64,8 +64,9 @@ export class SharedEventBudget {
     private readonly redis: RedisConnectionManager,
     private readonly logger: LoggerLike,
   ) {
-    // About 50 ms of the rate: one lease per ~25 ms of steady use at most.
-    this.batch = Math.max(1, Math.ceil(rate / 20));
+    // A quarter second of the rate: one lease per ~125 ms of steady use at most, and a
+    // burst of up to two batches (leased plus credit) passes at once, however far Redis is.
+    this.batch = Math.max(1, Math.ceil(rate / 4));
   }
 
   /** True when an event may be spent: a leased token is on hand, or the budget is not shared right now. */
