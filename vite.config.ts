@@ -18,7 +18,9 @@ export default defineConfig({
     outDir: here('./dist/client'),
     emptyOutDir: true,
     target: 'es2022',
-    sourcemap: true,
+    // Maps for whoever debugs a build, without the comment that points browsers to them:
+    // the server never serves them (production carries no source).
+    sourcemap: 'hidden',
     // xterm is most of the bundle; one chunk is fine for a single-page tool.
     chunkSizeWarningLimit: 1024,
   },

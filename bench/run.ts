@@ -16,6 +16,7 @@ import { spawn as spawnPty } from 'node-pty';
 import { io as ioClient } from 'socket.io-client';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, TSX_LOADER, type TestServer } from '../test/helpers/server.js';
+import { HARDENING_BENCHES } from './hardening.js';
 import { type BenchResult, type Check, Device, firstDifference, fmt, login, MarkedStream, passed, sleep, summarize, table } from './lib.js';
 import { runLoad } from './load.js';
 
@@ -470,6 +471,7 @@ const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult> }> =
   { id: 'resize-contention', fn: benchResize },
   { id: 'replay-local', fn: (c) => benchReplay(c, 'local') },
   { id: 'replay-cross', fn: (c) => benchReplay(c, 'cross') },
+  ...HARDENING_BENCHES,
 ];
 
 async function main(): Promise<number> {

@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { EventSink } from '../terminals/ports.js';
 import type { TerminalService } from '../terminals/terminal-service.js';
 import { markDisconnectReason } from './disconnect-reasons.js';
+import { TokenBucket } from './event-queue.js';
 import { isOriginAllowed } from './origin-check.js';
 import { guardSlowConsumer } from './slow-consumer.js';
 import { handshakeSchema } from './schemas.js';
@@ -83,13 +84,15 @@ export function createSocketServer(
   });
   const limits = opts.limits;
   if (limits) {
+    const refusalLog = new TokenBucket(1, 10);
     // After authentication: the user is known, and strangers cannot use up a user's sockets.
     io.use((socket, next) => {
       const address = limits.addressOf(socket.request);
       limits.limiter.admit(socket.data.caller.userId, address, socket.id).then(
         (usage) => {
           if ('refused' in usage) {
-            opts.logger.warn({ userId: socket.data.caller.userId, address, limit: usage.refused }, 'socket refused: too many sockets');
+            // A client that keeps reconnecting must not fill the log.
+            if (refusalLog.take()) opts.logger.warn({ userId: socket.data.caller.userId, address, limit: usage.refused }, usage.refused === 'flooding' ? 'socket refused: its user was cut off for flooding moments ago' : 'socket refused: too many sockets');
             return next(new Error('rate_limited'));
           }
           // Released on disconnect (socket-events.ts). Only the shutdown check runs after

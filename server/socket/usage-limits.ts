@@ -7,12 +7,16 @@
 // clock), renewed while it lives, so the sockets of a crashed instance stop counting
 // once their leases run out. A Lua script drops expired leases, checks and adds in one
 // step. While Redis is unavailable each instance counts its own sockets only.
-// Event rates are per instance (a Redis round trip per keystroke would cost more than
-// the flood it stops); each socket's own limit still holds everywhere.
+// Event rates are shared too, without a Redis round trip per event: each instance leases
+// tokens in small batches from one Redis token bucket per user and per address (see
+// SharedEventBudget). Each instance also keeps its own bucket of the same rate, which
+// alone decides while Redis is unavailable or not configured.
 import type { Redis } from 'ioredis';
 import { isRedisUnavailable } from '../redis/errors.js';
 import type { LoggerLike, RedisConnectionManager } from '../redis/types.js';
 import { TokenBucket } from './event-queue.js';
+import { limitKeys } from './limit-keys.js';
+import { SharedEventBudget } from './shared-event-budget.js';
 
 export interface UsageLimits {
   socketsPerUser: number;
@@ -28,7 +32,8 @@ export interface Usage {
   /**
    * A refused event: false once the user has had too many refusals lately. Refused
    * events still cost parsing and a reply, so a user whose sockets keep sending long
-   * after being told to slow down is flooding, not typing, and is cut off.
+   * after being told to slow down is flooding, not typing, and is cut off (and gets no
+   * new socket on this instance for FLOOD_COOLDOWN_MS).
    */
   tolerateRefusal(): boolean;
   release(): void;
@@ -36,6 +41,8 @@ export interface Usage {
 
 interface Shared {
   bucket: TokenBucket;
+  /** The budget shared with the other instances (null without Redis). */
+  events: SharedEventBudget | null;
   refusals: TokenBucket;
   sockets: number;
 }
@@ -43,6 +50,14 @@ interface Shared {
 /** Refusals tolerated per user: a burst (a paste, a reconnect storm), then a trickle. */
 const REFUSAL_BURST = 500;
 const REFUSALS_PER_SECOND = 50;
+/**
+ * A user cut off for flooding gets no new socket on this instance for this long: else
+ * a flooder that reconnects at once starts over with a fresh socket, and the server
+ * spends its time on handshakes and on reading what was sent before each cut-off.
+ */
+const FLOOD_COOLDOWN_MS = 10_000;
+/** Cooldowns remembered at most (a few users flood at once, not thousands). */
+const MAX_COOLDOWNS = 10_000;
 
 const LEASE_MS = 30_000;
 
@@ -83,6 +98,8 @@ export class UsageLimiter {
   private readonly addresses = new Map<string, Shared>();
   /** Sockets holding Redis leases, for renewal: socket id -> [user key, address key]. */
   private readonly leases = new Map<string, [string, string]>();
+  /** Users cut off for flooding: user id -> end of their cooldown (ms). */
+  private readonly cooldowns = new Map<string, number>();
   private renewTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -92,12 +109,17 @@ export class UsageLimiter {
   ) {}
 
   /** Admits a new socket, or says which limit it hits. */
-  async admit(userId: string, address: string, socketId: string): Promise<Usage | { refused: 'user' | 'address' }> {
+  async admit(userId: string, address: string, socketId: string): Promise<Usage | { refused: 'user' | 'address' | 'flooding' }> {
+    const cooldown = this.cooldowns.get(userId);
+    if (cooldown !== undefined) {
+      if (Date.now() < cooldown) return { refused: 'flooding' };
+      this.cooldowns.delete(userId);
+    }
     if ((this.users.get(userId)?.sockets ?? 0) >= this.limits.socketsPerUser) return { refused: 'user' };
     if ((this.addresses.get(address)?.sockets ?? 0) >= this.limits.socketsPerAddress) return { refused: 'address' };
     // Held before the shared check, so concurrent handshakes here cannot overshoot.
-    const u = this.hold(this.users, userId, this.limits.eventsPerSecondPerUser);
-    const a = this.hold(this.addresses, address, this.limits.eventsPerSecondPerAddress);
+    const u = this.hold(this.users, userId, this.limits.eventsPerSecondPerUser, (k) => k.userEvents(userId));
+    const a = this.hold(this.addresses, address, this.limits.eventsPerSecondPerAddress, (k) => k.addressEvents(address));
     const shared = await this.admitShared(userId, address, socketId).catch((err: unknown) => {
       this.drop(this.users, userId, u);
       this.drop(this.addresses, address, a);
@@ -108,10 +130,23 @@ export class UsageLimiter {
       this.drop(this.addresses, address, a);
       return { refused: shared };
     }
+    // A first lease before the first event, so a new socket is not refused while it runs.
+    await Promise.all([u.events?.prime(), a.events?.prime()]);
     let released = false;
     return {
-      takeEvent: () => u.bucket.take() && a.bucket.take(),
-      tolerateRefusal: () => u.refusals.take(),
+      takeEvent: () => {
+        // Checked before anything is spent: a refusal by one budget costs the others nothing.
+        if (!(u.events?.has() ?? true) || !(a.events?.has() ?? true)) return false;
+        if (!(u.bucket.take() && a.bucket.take())) return false;
+        u.events?.spend();
+        a.events?.spend();
+        return true;
+      },
+      tolerateRefusal: () => {
+        if (u.refusals.take()) return true;
+        this.coolDown(userId);
+        return false;
+      },
       release: () => {
         if (released) return;
         released = true;
@@ -122,14 +157,28 @@ export class UsageLimiter {
     };
   }
 
+  private coolDown(userId: string): void {
+    const now = Date.now();
+    if (this.cooldowns.size >= MAX_COOLDOWNS) {
+      for (const [id, until] of this.cooldowns) if (until <= now) this.cooldowns.delete(id);
+      // Still full: the oldest goes (Map order is insertion order).
+      if (this.cooldowns.size >= MAX_COOLDOWNS) this.cooldowns.delete(this.cooldowns.keys().next().value!);
+    }
+    this.cooldowns.delete(userId);
+    this.cooldowns.set(userId, now + FLOOD_COOLDOWN_MS);
+  }
+
   stop(): void {
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.renewTimer = null;
   }
 
-  private hold(map: Map<string, Shared>, key: string, rate: number): Shared {
+  private hold(map: Map<string, Shared>, key: string, rate: number, eventsKey: (k: ReturnType<typeof limitKeys>) => string): Shared {
     let s = map.get(key);
-    if (!s) map.set(key, (s = { bucket: new TokenBucket(rate, rate * 2), refusals: new TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST), sockets: 0 }));
+    if (!s) {
+      const events = this.redis?.enabled ? new SharedEventBudget(eventsKey(limitKeys(this.redis.prefix)), rate, this.redis, this.logger) : null;
+      map.set(key, (s = { bucket: new TokenBucket(rate, rate * 2), events, refusals: new TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST), sockets: 0 }));
+    }
     s.sockets++;
     return s;
   }
@@ -184,10 +233,9 @@ export class UsageLimiter {
     }
   }
 
-  /** User and address sets share no hash tag: the script touches both, so they share one. */
   private keys(userId: string, address: string): [string, string] {
-    const p = this.redis!.prefix;
-    return [`${p}{limits}:sockets:u:${userId}`, `${p}{limits}:sockets:a:${address}`];
+    const k = limitKeys(this.redis!.prefix);
+    return [k.userSockets(userId), k.addressSockets(address)];
   }
 
   private client(): LimitsClient {

@@ -47,7 +47,8 @@ async function echoRoundTrip(c: TestClient, terminalId: string, mark: string): P
 
 describe('events without an acknowledgement callback', () => {
   it('count against the rate limit, a flood of them is cut off, and their log lines are bounded', async () => {
-    const c = track(await connect(server.url, { token: await login(server.url, 'carol', 'carol-password') }));
+    const token = await login(server.url, 'carol', 'carol-password');
+    const c = track(await connect(server.url, { token }));
     const socketId = c.id;
     const reason = new Promise((resolve) => c.socket.once('disconnect', resolve));
     const raw = c.socket as unknown as { emit(event: string, payload: unknown): void };
@@ -58,6 +59,8 @@ describe('events without an acknowledgement callback', () => {
     const dropped = server.logs.filter((l) => l.msg === 'event without acknowledgement callback dropped' && l.socketId === socketId);
     expect(dropped.length).toBeGreaterThan(0);
     expect(dropped.length).toBeLessThanOrEqual(20);
+    // A flooder that reconnects at once is refused for a while (the cooldown is 10 s).
+    await expect(connect(server.url, { token })).rejects.toThrow('rate_limited');
   });
 });
 
