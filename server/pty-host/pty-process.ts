@@ -5,7 +5,9 @@ import type { Replay } from '../../common/protocol.js';
 import { ReplayBuffer } from '../terminals/replay-buffer.js';
 
 export interface PtyOptions {
+  /** The program started on the pty: the shell, or what starts it as another OS user. */
   shell: string;
+  args?: string[];
   cwd: string;
   cols: number;
   rows: number;
@@ -41,7 +43,7 @@ export class PtyProcess {
     private readonly onExit: (exit: PtyExit) => void,
   ) {
     this.replay = new ReplayBuffer(opts.replayChars);
-    this.pty = spawn(opts.shell, [], {
+    this.pty = spawn(opts.shell, opts.args ?? [], {
       name: 'xterm-256color',
       cols: opts.cols,
       rows: opts.rows,
