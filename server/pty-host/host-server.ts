@@ -65,7 +65,12 @@ export class PtyHostServer {
     const dir = path.dirname(this.o.socketPath);
     const group = this.o.socketGroup;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (group !== undefined) fs.chownSync(dir, 0, group);
+    if (group !== undefined) {
+      // Root is about to chown and chmod it: never through a link, never someone else's folder.
+      const stat = fs.lstatSync(dir);
+      if (!stat.isDirectory() || stat.uid !== 0) throw new Error(`${dir}: the pty host's socket folder must be a directory owned by root`);
+      fs.chownSync(dir, 0, group);
+    }
     fs.chmodSync(dir, group !== undefined ? 0o710 : 0o700);
     fs.rmSync(this.o.socketPath, { force: true }); // stale: the caller checked no host answers
     await new Promise<void>((resolve, reject) => {

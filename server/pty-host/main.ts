@@ -9,6 +9,7 @@ import { createLogger } from '../log/logger.js';
 import { hostPaths } from '../pty-protocol/host-paths.js';
 import { lookupOsAccount } from '../os-accounts/passwd.js';
 import { PtyHostServer } from './host-server.js';
+import { detectCgroupV2 } from './cgroup.js';
 import { accountModeProblem } from './os-account.js';
 
 /** Set by the launcher: a pipe on which the host says `ready` (or `running`, if another host answers). */
@@ -73,6 +74,12 @@ const host = new PtyHostServer({
 await host.listen();
 fs.writeFileSync(paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
 logger.info({ socket: paths.socket, pid: process.pid, mode: config.TERMINAL_USER_MODE }, 'pty host listening');
+// Said once, plainly: there are no per-terminal cgroup limits (README, "Security model").
+const cgroup = detectCgroupV2();
+logger.info(
+  { cgroupV2: cgroup.usable, reason: cgroup.reason },
+  'resource limits: no per-terminal cgroup; shells get the pty host\'s resource limits (ulimit) and whatever limits the service manager sets for the host as a whole',
+);
 tellLauncher('ready');
 
 function exit(): void {

@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../server/paths.js';
 import { sqlitePath } from '../../server/db/sqlite.js';
+import { detectCgroupV2 } from '../../server/pty-host/cgroup.js';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
 import { OsAccountFixture, type TestOsAccount } from '../helpers/os-accounts.js';
@@ -60,6 +61,8 @@ async function openTerminal(c: TestClient): Promise<string> {
 
 beforeAll(async () => {
   service = accounts.serviceUser('svc');
+  // The web server runs as the service user from this checkout (wherever CI cloned it).
+  accounts.makeReachable(PROJECT_ROOT, service, path.join(PROJECT_ROOT, 'package.json'));
   bobsGroup = accounts.group('grp');
   alice = accounts.user('alice');
   bob = accounts.user('bob', [bobsGroup.name]);
@@ -100,11 +103,23 @@ describe('user:add --os-user', () => {
 });
 
 describe('account mode', () => {
+  it('refuses to start without its service user, naming SERVICE_USER and how to create it', async () => {
+    await expect(startServer({ env: { TERMINAL_USER_MODE: 'account', SERVICE_USER: `${accounts.tag}none` } })).rejects.toThrow(
+      /SERVICE_USER ".*none" is not an OS account: create it \(useradd --system/,
+    );
+  });
+
   it('runs the web server as SERVICE_USER with only its own group, and the pty host as root', () => {
     const web = credentials(server.process.pid!);
     expect(web.uids).toEqual([service.uid, service.uid, service.uid, service.uid]);
     expect(web.groups).toEqual([service.gid]);
     expect(credentials(server.hostPid()!).uids[0]).toBe(0);
+  });
+
+  it('the pty host says which resource limits apply (no per-terminal cgroup)', () => {
+    const lines = fs.readFileSync(server.host.logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const limits = lines.find((l) => String(l.msg).startsWith('resource limits:'));
+    expect(limits).toMatchObject({ cgroupV2: detectCgroupV2().usable, reason: expect.any(String) });
   });
 
   it("starts Bob's shell as Bob: his uid, his primary and supplementary groups, no group 0, his home, a login shell", async () => {
