@@ -57,6 +57,7 @@ export class PtyHostServer {
       onOutput: (id, offset, data) => this.sendOutput(id, offset, data),
       onExit: (exit) => this.onExit(exit),
       onReapError: (id, err) => o.logger.error({ err, terminalId: id }, 'ending what was left of a session failed'),
+      onTtyError: (id, err) => o.logger.warn({ err, terminalId: id }, 'could not hand the terminal device to the shell\'s account'),
     });
   }
 

@@ -16,6 +16,8 @@ export interface ShellLaunch {
   /** The shell itself (its foreground name tells whether it is idle). */
   shell: string;
   account: ShellAccount;
+  /** Account mode: whose the pty's terminal device becomes. */
+  ttyOwner?: number;
 }
 
 export class AccountRefused extends Error {
@@ -50,7 +52,19 @@ export async function launchAsAccount(osUser: string): Promise<ShellLaunch> {
     cwd: usableHome(account),
     shell: account.shell,
     account: { home: account.home, user: account.name, shell: account.shell },
+    ttyOwner: account.uid,
   };
+}
+
+/**
+ * As login does: the shell's terminal device becomes its user's (group unchanged, tty;
+ * mode 0620), so programs that open it by name (`tty`, gpg's pinentry) work, and no
+ * other account may read it.
+ */
+export async function handOverTerminal(ptsName: string, uid: number): Promise<void> {
+  const { gid } = await fs.promises.stat(ptsName);
+  await fs.promises.chown(ptsName, uid, gid);
+  await fs.promises.chmod(ptsName, 0o620);
 }
 
 /** Its home, or / when the home directory is missing (the shell still starts). */

@@ -73,6 +73,12 @@ export class PtyProcess {
     return this.pty.pid;
   }
 
+  /** The terminal device the shell sees (/dev/pts/N); node-pty has it, untyped. */
+  get ptsName(): string | null {
+    const name = (this.pty as unknown as { ptsName?: unknown }).ptsName;
+    return typeof name === 'string' ? name : null;
+  }
+
   get hasExited(): boolean {
     return this.exited !== null;
   }

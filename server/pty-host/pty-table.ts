@@ -5,7 +5,7 @@ import type { Replay, TerminalStatus } from '../../common/protocol.js';
 import type { HostExit, HostTerminal } from '../pty-protocol/messages.js';
 import { PtyProcess } from './pty-process.js';
 import { endSession } from './session-reaper.js';
-import type { ShellLaunch } from './os-account.js';
+import { handOverTerminal, type ShellLaunch } from './os-account.js';
 import { hostAccount, shellEnvironment } from './shell-env.js';
 
 export interface PtyTableOptions {
@@ -18,6 +18,8 @@ export interface PtyTableOptions {
   onExit: (exit: HostExit) => void;
   /** Ending what was left of a session failed (reading /proc). */
   onReapError: (id: string, err: unknown) => void;
+  /** Account mode: the terminal device could not be handed to the shell's account. */
+  onTtyError?: (id: string, err: unknown) => void;
 }
 
 export interface SpawnRequest {
@@ -69,6 +71,10 @@ export class PtyTable {
       },
     );
     const pid = pty.pid;
+    const pts = pty.ptsName;
+    if (launch.ttyOwner !== undefined && pts) {
+      handOverTerminal(pts, launch.ttyOwner).catch((err: unknown) => this.o.onTtyError?.(req.id, err));
+    }
     if (this.paused) pty.pause();
     this.ptys.set(req.id, { pty, shell: launch.shell, exited });
     return pid;

@@ -103,6 +103,22 @@ describe('user:add --os-user', () => {
 });
 
 describe('account mode', () => {
+  it('refuses to start when not started as root, saying so', () => {
+    const run = spawnSync(
+      'setpriv',
+      [`--reuid=${service.uid}`, `--regid=${service.gid}`, '--clear-groups', '--', process.execPath, '--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')],
+      {
+        cwd: '/',
+        env: { PATH: process.env.PATH, HOME: '/', TERMINAL_USER_MODE: 'account', SERVICE_USER: service.name, PORT: '0', DATABASE_URL: `file:${dir}/never.db`, LOG_FORMAT: 'json' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/TERMINAL_USER_MODE=account must be started as root/);
+    expect(fs.existsSync(path.join(dir, 'never.db'))).toBe(false);
+  });
+
   it('refuses to start without its service user, naming SERVICE_USER and how to create it', async () => {
     await expect(startServer({ env: { TERMINAL_USER_MODE: 'account', SERVICE_USER: `${accounts.tag}none` } })).rejects.toThrow(
       /SERVICE_USER ".*none" is not an OS account: create it \(useradd --system/,
@@ -133,6 +149,8 @@ describe('account mode', () => {
     const home = `/home/${bob.name}`;
     expect(out).toContain(`WHO[${home}|${bob.name}|${bob.name}|/bin/bash|${home}]`);
     expect(out).toContain('LOGIN-SHELL');
+    // Its terminal device is Bob's, as after a login: readable by name, by nobody else.
+    expect(await runInShell(asBob, bobTerminal, 'stat -c "TTY[%U %a]" "$(tty)"')).toContain(`TTY[${bob.name} 620]`);
   });
 
   it("Bob's shell cannot read the server's or the host's environment, the database, .env or the host socket", async () => {
