@@ -4,7 +4,7 @@
 // host's environment, the database, .env or the host socket, and cannot signal another
 // account's shell. Signed cluster messages, the environment allowlist and session reaping
 // hold in this mode too.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,12 +36,35 @@ let asCarol: TestClient;
 let aliceTerminal: string;
 let bobTerminal: string;
 
-function userAdd(args: string[]) {
-  return spawnSync(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/cli/user-add.ts'), ...args], {
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program to its end without blocking this process: the test's socket.io clients
+ * must keep answering the server's pings meanwhile (a long spawnSync on a loaded machine
+ * gets them disconnected).
+ */
+function run(file: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd?: string; input?: string }): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', (err) => (clearTimeout(timer), reject(err)));
+    child.once('close', (status) => (clearTimeout(timer), resolve({ status, stdout, stderr })));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+function userAdd(args: string[]): Promise<Ran> {
+  return run(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/cli/user-add.ts'), ...args], {
     env: { PATH: process.env.PATH, HOME: dir, DATABASE_URL: `file:${dir}/ptyhub.db`, TERMINAL_USER_MODE: 'account' },
     input: 'a-good-password\n',
-    encoding: 'utf8',
-    timeout: 30_000,
   });
 }
 
@@ -66,9 +89,9 @@ beforeAll(async () => {
   bobsGroup = accounts.group('grp');
   alice = accounts.user('alice');
   bob = accounts.user('bob', [bobsGroup.name]);
-  expect(userAdd(['alice', '--os-user', alice.name]).status).toBe(0);
-  expect(userAdd(['bob', '--os-user', bob.name]).status).toBe(0);
-  expect(userAdd(['carol']).stderr).toMatch(/carol" has no OS account/);
+  expect((await userAdd(['alice', '--os-user', alice.name])).status).toBe(0);
+  expect((await userAdd(['bob', '--os-user', bob.name])).status).toBe(0);
+  expect((await userAdd(['carol'])).stderr).toMatch(/carol" has no OS account/);
   // The server reads .env from its working directory: a secret no shell may see.
   fs.writeFileSync(path.join(dir, '.env'), 'DOTENV_CANARY=dotenv-secret\n');
   redis = await startRedis();
@@ -92,30 +115,28 @@ afterAll(async () => {
 });
 
 describe('user:add --os-user', () => {
-  it('refuses an OS account that does not exist, and root', () => {
-    const missing = userAdd(['dave', '--os-user', `${accounts.tag}nobody`]);
+  it('refuses an OS account that does not exist, and root', async () => {
+    const missing = await userAdd(['dave', '--os-user', `${accounts.tag}nobody`]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/no OS account ".*nobody"/);
-    const root = userAdd(['eve', '--os-user', 'root']);
+    const root = await userAdd(['eve', '--os-user', 'root']);
     expect(root.status).toBe(2);
     expect(root.stderr).toMatch(/is root/);
   });
 });
 
 describe('account mode', () => {
-  it('refuses to start when not started as root, saying so', () => {
-    const run = spawnSync(
+  it('refuses to start when not started as root, saying so', async () => {
+    const started = await run(
       'setpriv',
       [`--reuid=${service.uid}`, `--regid=${service.gid}`, '--clear-groups', '--', process.execPath, '--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')],
       {
         cwd: '/',
         env: { PATH: process.env.PATH, HOME: '/', TERMINAL_USER_MODE: 'account', SERVICE_USER: service.name, PORT: '0', DATABASE_URL: `file:${dir}/never.db`, LOG_FORMAT: 'json' },
-        encoding: 'utf8',
-        timeout: 60_000,
       },
     );
-    expect(run.status).toBe(1);
-    expect(run.stderr).toMatch(/TERMINAL_USER_MODE=account must be started as root/);
+    expect(started.status).toBe(1);
+    expect(started.stderr).toMatch(/TERMINAL_USER_MODE=account must be started as root/);
     expect(fs.existsSync(path.join(dir, 'never.db'))).toBe(false);
   });
 
