@@ -58,7 +58,7 @@ export async function keysMentioning(redisUrl: string, prefix: string, id: strin
  * trimmed). The markers are printed by arithmetic, so the echo of the typed line never
  * matches them.
  */
-export async function runInShell(c: TestClient, terminalId: string, command: string, timeoutMs = 15_000): Promise<string> {
+export async function runInShell(c: TestClient, terminalId: string, command: string, timeoutMs = 30_000): Promise<string> {
   const mark = `RUN${++counter}${randomUUID().slice(0, 6)}`;
   const reply = await c.call('terminal:input', { terminalId, data: `echo ${mark}-$((1))-B; ${command}; echo ${mark}-$((2))-E\r` });
   if (!reply.ok) throw new Error(`input failed: ${reply.error.message}`);
