@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'conflict' // a concurrent change won (version mismatch)
   | 'busy' // a lock could not be won before the deadline
   | 'unavailable' // owner instance or a backing service is unreachable
+  | 'forbidden' // the account may not do this (account mode: it has no OS account)
   | 'internal';
 
 export interface ErrorBody {

@@ -9,7 +9,7 @@ import { TokenRechecker } from './auth/token-recheck.js';
 import { hashToken } from './auth/tokens.js';
 import type { ExitReason } from '../common/protocol.js';
 import { redactUrl, type Config } from './config/env.js';
-import { sharedModeWarning } from './config/user-mode.js';
+import { accountModeNotice, osAccountOf, sharedModeWarning } from './config/user-mode.js';
 import { createPrismaClient } from './db/client.js';
 import { probeDatabase } from './db/health-probe.js';
 import { applyMigrations } from './db/migrate.js';
@@ -57,20 +57,25 @@ export function defaultShell(config: Config): string {
   return fs.existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
 }
 
-export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+export interface StartOptions {
+  /** The migrations were applied before start (account mode: by root, before dropping privileges). */
+  migrated?: boolean;
+}
+
+export async function startApp(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningApp> {
   const started = Date.now();
   const closers = new Closers();
   try {
-    return await build(config, logger, closers, started);
+    return await build(config, logger, closers, started, opts);
   } catch (err) {
     await closers.closeAll(logger); // whatever started before the failure
     throw err;
   }
 }
 
-async function build(config: Config, logger: Logger, closers: Closers, started: number): Promise<RunningApp> {
+async function build(config: Config, logger: Logger, closers: Closers, started: number, opts: StartOptions): Promise<RunningApp> {
   const serverId = config.SERVER_ID;
-  await applyMigrations(config.DATABASE_URL, logger);
+  if (!opts.migrated) await applyMigrations(config.DATABASE_URL, logger);
   const prisma = createPrismaClient(config.DATABASE_URL, { timeoutMs: config.DB_TIMEOUT_MS });
   closers.add('database', () => prisma.$disconnect());
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);
@@ -169,6 +174,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     sink,
     owner: router,
     ptys,
+    osAccountOf: config.TERMINAL_USER_MODE === 'account' ? (userId) => osAccountOf(prisma, userId) : undefined,
     logger,
   });
   const core = service;
@@ -313,7 +319,8 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     },
     'listening',
   );
-  if (users > 1) logger.warn({ mode: config.TERMINAL_USER_MODE, users }, sharedModeWarning());
+  if (config.TERMINAL_USER_MODE === 'account') logger.info({ mode: 'account', uid: process.getuid?.() }, accountModeNotice(config.SERVICE_USER));
+  else if (users > 1) logger.warn({ mode: config.TERMINAL_USER_MODE, users }, sharedModeWarning());
   logger.info(
     users === 0
       ? `No users yet. Create one with: npm run user:add -- <username>  (then sign in at ${url})`

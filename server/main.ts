@@ -2,6 +2,7 @@
 import { startApp } from './app.js';
 import { ConfigError, loadConfig, loadDotEnv, requireClusterSecret } from './config/env.js';
 import { createLogger } from './log/logger.js';
+import { enterAccountMode } from './os-accounts/privileges.js';
 
 await loadDotEnv();
 
@@ -21,7 +22,11 @@ const logger = createLogger({ level: config.LOG_LEVEL, serverId: config.SERVER_I
 
 let app;
 try {
-  app = await startApp(config, logger);
+  // Account mode: root work first (the root pty host, migrations), then the web server
+  // drops to SERVICE_USER for good, before it listens to anyone.
+  const accountMode = config.TERMINAL_USER_MODE === 'account';
+  if (accountMode) await enterAccountMode(config, logger);
+  app = await startApp(config, logger, { migrated: accountMode });
 } catch (err) {
   logger.fatal({ err }, 'ptyhub could not start');
   console.error(`ptyhub could not start: ${err instanceof Error ? err.message : String(err)}`);

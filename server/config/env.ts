@@ -42,10 +42,14 @@ const schema = z.object({
   TOKEN_TTL_HOURS: int(1, 24 * 365).default(24 * 7),
   SHELL: optionalString,
   /**
-   * Which OS user runs the shells. shared (the only mode so far): every shell runs as the
-   * pty host's OS user, so ptyhub accounts are not isolated from each other at the OS level.
+   * Which OS user runs the shells. shared: every shell runs as the pty host's OS user, so
+   * ptyhub accounts are not isolated from each other at the OS level. account: each ptyhub
+   * account has its own OS account (user:add --os-user); started as root, the pty host
+   * starts each shell as that account and the web server runs as SERVICE_USER.
    */
-  TERMINAL_USER_MODE: z.enum(['shared']).default('shared'),
+  TERMINAL_USER_MODE: z.enum(['shared', 'account']).default('shared'),
+  /** TERMINAL_USER_MODE=account: the unprivileged OS user the web server runs as. */
+  SERVICE_USER: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/, 'an OS user name').default('ptyhub'),
   TERMINAL_CWD: optionalString,
   MAX_TERMINALS_PER_USER: int(1, 1000).default(10),
   TERMINAL_IDLE_TIMEOUT_MS: int(1000, 7 * 24 * 3600 * 1000).default(30 * 60 * 1000),

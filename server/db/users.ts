@@ -5,7 +5,7 @@ export type AuthTokenWithUser = AuthToken & { user: User };
 
 export function createUser(
   prisma: PrismaClient,
-  input: { id: string; username: string; passwordHash: string },
+  input: { id: string; username: string; passwordHash: string; osUser?: string | null },
 ): Promise<User> {
   return prisma.user.create({ data: input });
 }

@@ -34,8 +34,12 @@ export function connectSocket(socketPath: string, timeoutMs: number): Promise<ne
       socket.removeAllListeners('error');
       resolve(socket);
     });
-    socket.once('error', (err) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      if (err.code === 'EACCES') {
+        // Account mode: the web server (SERVICE_USER) must be able to reach the root host's socket.
+        err.message = `${err.message}: this OS user (uid ${process.getuid?.()}) may not connect to the pty host's socket; every folder above it must be searchable by this user`;
+      }
       reject(err);
     });
   });

@@ -80,9 +80,9 @@ export class HostPtys implements InstancePtys {
     this.conn?.close();
   }
 
-  async spawn(session: Pick<TerminalSessionRecord, 'id' | 'shell' | 'cwd' | 'cols' | 'rows'>): Promise<void> {
+  async spawn(session: Pick<TerminalSessionRecord, 'id' | 'shell' | 'cwd' | 'cols' | 'rows'>, osUser?: string): Promise<void> {
     const conn = this.connection();
-    await conn.call({ t: 'spawn', id: session.id, shell: session.shell, cwd: session.cwd, cols: session.cols, rows: session.rows });
+    await conn.call({ t: 'spawn', id: session.id, shell: session.shell, cwd: session.cwd, cols: session.cols, rows: session.rows, osUser });
     this.track(session.id);
   }
 

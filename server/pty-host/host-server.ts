@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { encodeFrame, FrameDecoder, FrameType, type Frame } from '../pty-protocol/frames.js';
 import { PTY_PROTOCOL_VERSION, toHostSchema, type FromHost, type HostExit, type ToHost } from '../pty-protocol/messages.js';
+import { AccountRefused, launchAsAccount } from './os-account.js';
 import { PtyTable } from './pty-table.js';
 
 export interface HostServerOptions {
@@ -15,6 +16,13 @@ export interface HostServerOptions {
   serverId: string;
   /** The host's own environment: only its allowlisted variables reach a shell. */
   hostEnv: NodeJS.ProcessEnv;
+  /** account: every shell runs as the OS account named in its spawn request (the host is root). */
+  userMode: 'shared' | 'account';
+  /**
+   * Account mode: the web server's group (SERVICE_USER's). The socket's folder and the
+   * socket stay root's, but this group may reach and connect to it; nobody else may.
+   */
+  socketGroup?: number;
   replayChars: number;
   killGraceMs: number;
   /** With no terminal and no web server attached for this long, the host exits. */
@@ -49,14 +57,22 @@ export class PtyHostServer {
       onOutput: (id, offset, data) => this.sendOutput(id, offset, data),
       onExit: (exit) => this.onExit(exit),
       onReapError: (id, err) => o.logger.error({ err, terminalId: id }, 'ending what was left of a session failed'),
+      onTtyError: (id, err) => o.logger.warn({ err, terminalId: id }, 'could not hand the terminal device to the shell\'s account'),
     });
   }
 
   /** Listen on the socket, in a directory only this user can open. */
   async listen(): Promise<void> {
     const dir = path.dirname(this.o.socketPath);
+    const group = this.o.socketGroup;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(dir, 0o700);
+    if (group !== undefined) {
+      // Root is about to chown and chmod it: never through a link, never someone else's folder.
+      const stat = fs.lstatSync(dir);
+      if (!stat.isDirectory() || stat.uid !== 0) throw new Error(`${dir}: the pty host's socket folder must be a directory owned by root`);
+      fs.chownSync(dir, 0, group);
+    }
+    fs.chmodSync(dir, group !== undefined ? 0o710 : 0o700);
     fs.rmSync(this.o.socketPath, { force: true }); // stale: the caller checked no host answers
     await new Promise<void>((resolve, reject) => {
       this.listener.once('error', reject);
@@ -65,7 +81,8 @@ export class PtyHostServer {
         resolve();
       });
     });
-    fs.chmodSync(this.o.socketPath, 0o600);
+    if (group !== undefined) fs.chownSync(this.o.socketPath, 0, group);
+    fs.chmodSync(this.o.socketPath, group !== undefined ? 0o660 : 0o600);
     this.scheduleIdleExit();
   }
 
@@ -188,6 +205,7 @@ export class PtyHostServer {
       case 'spawn':
         if (this.stopping) throw new Error('the pty host is stopping');
         if (this.idleTimer) clearTimeout(this.idleTimer);
+        if (this.o.userMode === 'account' || msg.osUser !== undefined) return void this.spawnAsAccount(socket, seq, msg);
         this.table.spawn(msg);
         return this.reply(socket, seq, { t: 'ok' });
       case 'resize':
@@ -210,6 +228,22 @@ export class PtyHostServer {
       default:
         return this.reply(socket, seq, { t: 'error', message: `unexpected ${msg.t}` });
     }
+  }
+
+  /** Account mode: the shell runs as the request's OS account, never as root or the host's own user. */
+  private async spawnAsAccount(socket: net.Socket, seq: number, msg: Extract<ToHost, { t: 'spawn' }>): Promise<void> {
+    try {
+      if (this.o.userMode !== 'account') throw new AccountRefused('this pty host runs in TERMINAL_USER_MODE=shared: it starts no shell as another OS account');
+      if (!msg.osUser) throw new AccountRefused('TERMINAL_USER_MODE=account: a shell needs an OS account');
+      const launch = await launchAsAccount(msg.osUser);
+      if (this.stopping) throw new Error('the pty host is stopping');
+      this.table.spawn({ ...msg, launch });
+      this.reply(socket, seq, { t: 'ok' });
+    } catch (err) {
+      this.o.logger.warn({ err, terminalId: msg.id, osUser: msg.osUser }, 'shell not started');
+      this.reply(socket, seq, { t: 'error', message: err instanceof Error ? err.message : String(err) });
+    }
+    this.scheduleIdleExit();
   }
 
   private sendOutput(id: string, offset: number, data: string): void {

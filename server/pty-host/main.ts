@@ -7,7 +7,10 @@ import net from 'node:net';
 import { loadConfig, loadDotEnv } from '../config/env.js';
 import { createLogger } from '../log/logger.js';
 import { hostPaths } from '../pty-protocol/host-paths.js';
+import { lookupOsAccount } from '../os-accounts/passwd.js';
 import { PtyHostServer } from './host-server.js';
+import { detectCgroupV2 } from './cgroup.js';
+import { accountModeProblem } from './os-account.js';
 
 /** Set by the launcher: a pipe on which the host says `ready` (or `running`, if another host answers). */
 const READY_FD_KEY = 'PTY_HOST_READY_FD';
@@ -29,6 +32,21 @@ const config = loadConfig();
 const logger = createLogger({ level: config.LOG_LEVEL, serverId: config.SERVER_ID, format: 'json' }).child({ component: 'pty-host' });
 const paths = hostPaths(config);
 
+// Account mode: root, so that each shell can run as its own OS account; the web server
+// (SERVICE_USER) may connect to the socket, nobody else.
+let socketGroup: number | undefined;
+if (config.TERMINAL_USER_MODE === 'account') {
+  const problem = accountModeProblem();
+  const service = problem ? null : await lookupOsAccount(config.SERVICE_USER);
+  const why = problem ?? (service ? null : `SERVICE_USER "${config.SERVICE_USER}" is not an OS account (see README, Security model)`);
+  if (why) {
+    logger.fatal(why);
+    console.error(`ptyhub pty host: ${why}`);
+    process.exit(1);
+  }
+  socketGroup = service!.gid;
+}
+
 // Another host already answering on the socket (two web servers starting at once)?
 const alive = await new Promise<boolean>((resolve) => {
   const probe = net.connect(paths.socket);
@@ -45,6 +63,8 @@ const host = new PtyHostServer({
   socketPath: paths.socket,
   serverId: config.SERVER_ID,
   hostEnv: process.env,
+  userMode: config.TERMINAL_USER_MODE,
+  socketGroup,
   replayChars: config.REPLAY_BUFFER_CHARS,
   killGraceMs: 2000,
   idleExitMs: config.PTY_HOST_IDLE_EXIT_MS,
@@ -53,7 +73,13 @@ const host = new PtyHostServer({
 });
 await host.listen();
 fs.writeFileSync(paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
-logger.info({ socket: paths.socket, pid: process.pid }, 'pty host listening');
+logger.info({ socket: paths.socket, pid: process.pid, mode: config.TERMINAL_USER_MODE }, 'pty host listening');
+// Said once, plainly: there are no per-terminal cgroup limits (README, "Security model").
+const cgroup = detectCgroupV2();
+logger.info(
+  { cgroupV2: cgroup.usable, reason: cgroup.reason },
+  'resource limits: no per-terminal cgroup; shells get the pty host\'s resource limits (ulimit) and whatever limits the service manager sets for the host as a whole',
+);
 tellLauncher('ready');
 
 function exit(): void {

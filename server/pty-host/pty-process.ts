@@ -5,7 +5,9 @@ import type { Replay } from '../../common/protocol.js';
 import { ReplayBuffer } from '../terminals/replay-buffer.js';
 
 export interface PtyOptions {
+  /** The program started on the pty: the shell, or what starts it as another OS user. */
   shell: string;
+  args?: string[];
   cwd: string;
   cols: number;
   rows: number;
@@ -41,7 +43,7 @@ export class PtyProcess {
     private readonly onExit: (exit: PtyExit) => void,
   ) {
     this.replay = new ReplayBuffer(opts.replayChars);
-    this.pty = spawn(opts.shell, [], {
+    this.pty = spawn(opts.shell, opts.args ?? [], {
       name: 'xterm-256color',
       cols: opts.cols,
       rows: opts.rows,
@@ -69,6 +71,12 @@ export class PtyProcess {
 
   get pid(): number {
     return this.pty.pid;
+  }
+
+  /** The terminal device the shell sees (/dev/pts/N); node-pty has it, untyped. */
+  get ptsName(): string | null {
+    const name = (this.pty as unknown as { ptsName?: unknown }).ptsName;
+    return typeof name === 'string' ? name : null;
   }
 
   get hasExited(): boolean {

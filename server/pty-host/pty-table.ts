@@ -5,6 +5,7 @@ import type { Replay, TerminalStatus } from '../../common/protocol.js';
 import type { HostExit, HostTerminal } from '../pty-protocol/messages.js';
 import { PtyProcess } from './pty-process.js';
 import { endSession } from './session-reaper.js';
+import { handOverTerminal, type ShellLaunch } from './os-account.js';
 import { hostAccount, shellEnvironment } from './shell-env.js';
 
 export interface PtyTableOptions {
@@ -17,6 +18,8 @@ export interface PtyTableOptions {
   onExit: (exit: HostExit) => void;
   /** Ending what was left of a session failed (reading /proc). */
   onReapError: (id: string, err: unknown) => void;
+  /** Account mode: the terminal device could not be handed to the shell's account. */
+  onTtyError?: (id: string, err: unknown) => void;
 }
 
 export interface SpawnRequest {
@@ -25,6 +28,8 @@ export interface SpawnRequest {
   cwd: string;
   cols: number;
   rows: number;
+  /** Account mode: the shell as the user's own OS account (replaces shell and cwd). */
+  launch?: ShellLaunch;
 }
 
 interface Entry {
@@ -44,8 +49,17 @@ export class PtyTable {
     if (this.ptys.has(req.id)) throw new Error(`terminal ${req.id} already runs here`);
     let resolveExited!: () => void;
     const exited = new Promise<void>((r) => (resolveExited = r));
+    const launch = req.launch ?? { file: req.shell, args: [], cwd: req.cwd, shell: req.shell, account: hostAccount(this.o.hostEnv, req.shell) };
     const pty = new PtyProcess(
-      { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: shellEnvironment(this.o.hostEnv, hostAccount(this.o.hostEnv, req.shell)), replayChars: this.o.replayChars },
+      {
+        shell: launch.file,
+        args: launch.args,
+        cwd: launch.cwd,
+        cols: req.cols,
+        rows: req.rows,
+        env: shellEnvironment(this.o.hostEnv, launch.account),
+        replayChars: this.o.replayChars,
+      },
       (data, offset) => this.o.onOutput(req.id, offset, data),
       (exit) => {
         this.ptys.delete(req.id);
@@ -57,8 +71,12 @@ export class PtyTable {
       },
     );
     const pid = pty.pid;
+    const pts = pty.ptsName;
+    if (launch.ttyOwner !== undefined && pts) {
+      handOverTerminal(pts, launch.ttyOwner).catch((err: unknown) => this.o.onTtyError?.(req.id, err));
+    }
     if (this.paused) pty.pause();
-    this.ptys.set(req.id, { pty, shell: req.shell, exited });
+    this.ptys.set(req.id, { pty, shell: launch.shell, exited });
     return pid;
   }
 

@@ -1,12 +1,13 @@
 // Control messages between the web server and its pty host (JSON in CONTROL frames),
 // validated on receipt by both sides.
 import { z } from 'zod';
+import { OS_USER_NAME } from '../os-accounts/passwd.js';
 
 /**
  * Bumped on any incompatible change. Both sides check it at connect: a web server never
  * talks to a host built from other code (stop the old host with `npm run host:stop`).
  */
-export const PTY_PROTOCOL_VERSION = 2;
+export const PTY_PROTOCOL_VERSION = 3;
 
 const id = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/);
 const size = { cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) };
@@ -21,7 +22,15 @@ export const helloSchema = z.object({
 
 export const toHostSchema = z.discriminatedUnion('t', [
   helloSchema,
-  z.object({ t: z.literal('spawn'), id, shell: z.string().min(1).max(4096), cwd: z.string().min(1).max(4096), ...size }),
+  z.object({
+    t: z.literal('spawn'),
+    id,
+    shell: z.string().min(1).max(4096),
+    cwd: z.string().min(1).max(4096),
+    ...size,
+    /** TERMINAL_USER_MODE=account: the OS account the shell runs as (its own shell and home). */
+    osUser: z.string().regex(OS_USER_NAME).optional(),
+  }),
   z.object({ t: z.literal('resize'), id, ...size }),
   z.object({ t: z.literal('replay'), id }),
   /** What runs in the pty now (answered with `status`). */

@@ -63,8 +63,8 @@ export interface PtyExit {
  * through the callbacks the implementation was built with.
  */
 export interface InstancePtys {
-  /** Start a pty for a new session; resolves once it runs. */
-  spawn(session: Pick<TerminalSessionRecord, 'id' | 'shell' | 'cwd' | 'cols' | 'rows'>): Promise<void>;
+  /** Start a pty for a new session (as the OS account `osUser` in account mode); resolves once it runs. */
+  spawn(session: Pick<TerminalSessionRecord, 'id' | 'shell' | 'cwd' | 'cols' | 'rows'>, osUser?: string): Promise<void>;
   has(terminalId: string): boolean;
   ids(): string[];
   readonly size: number;

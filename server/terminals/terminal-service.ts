@@ -38,6 +38,11 @@ export interface TerminalServiceOptions {
   owner: OwnerOps;
   /** This instance's own ptys: new terminals start here; the owner side resizes here. */
   ptys: InstancePtys;
+  /**
+   * TERMINAL_USER_MODE=account: the OS account a user's shells run as; throws a
+   * ServiceError when the user has none. Absent in shared mode.
+   */
+  osAccountOf?: (userId: string) => Promise<string>;
   logger: Logger;
 }
 
@@ -61,6 +66,8 @@ export class TerminalService {
   async create(caller: Caller, req: { cols: number; rows: number; title?: string }): Promise<TerminalInfo> {
     // Creates of one user run one at a time on this instance, so the cap holds.
     return this.serialize(caller.userId, async () => {
+      // Before anything is recorded: a user with no OS account gets a clear refusal.
+      const osUser = await this.o.osAccountOf?.(caller.userId);
       const running = await this.o.store.listRunningForUser(caller.userId);
       const count = running.length;
       if (count >= this.o.maxTerminalsPerUser) {
@@ -86,7 +93,7 @@ export class TerminalService {
         throw new ServiceError('limit_reached', `at most ${this.o.maxTerminalsPerUser} terminals per user`);
       }
       try {
-        await this.o.ptys.spawn(session);
+        await this.o.ptys.spawn(session, osUser);
       } catch (err) {
         await this.o.store.end(id, { exitCode: null, reason: 'spawn_failed' });
         throw err;

@@ -6,6 +6,9 @@ import type { TestClient } from './client.js';
 
 let counter = 0;
 
+/** Variables a shell may hold: the allowlist (shell-env.ts), plus what bash itself sets. */
+export const ALLOWED_SHELL_VARIABLES = /^(TERM|COLORTERM|LANG|LANGUAGE|LC_[A-Z_]+|TZ|PATH|HOME|USER|LOGNAME|SHELL|PTYHUB|PWD|OLDPWD|SHLVL|_)$/;
+
 /** Runs `stty size` in the terminal and returns what the shell sees as [cols, rows]. */
 export async function shellSize(c: TestClient, terminalId: string): Promise<[number, number]> {
   const mark = `SZ${++counter}${randomUUID().slice(0, 6)}`;
@@ -48,4 +51,34 @@ export async function keysMentioning(redisUrl: string, prefix: string, id: strin
   } finally {
     r.disconnect();
   }
+}
+
+/**
+ * Runs a command in the shell and returns what it printed (one line per output line,
+ * trimmed). The markers are printed by arithmetic, so the echo of the typed line never
+ * matches them.
+ */
+export async function runInShell(c: TestClient, terminalId: string, command: string, timeoutMs = 30_000): Promise<string> {
+  const mark = `RUN${++counter}${randomUUID().slice(0, 6)}`;
+  const reply = await c.call('terminal:input', { terminalId, data: `echo ${mark}-$((1))-B; ${command}; echo ${mark}-$((2))-E\r` });
+  if (!reply.ok) throw new Error(`input failed: ${reply.error.message}`);
+  const out = await c.waitForOutput(terminalId, new RegExp(`${mark}-1-B[\\s\\S]*${mark}-2-E`), timeoutMs);
+  const m = out.match(new RegExp(`${mark}-1-B([\\s\\S]*)${mark}-2-E`))!;
+  return m[1]!.replace(/\r/g, '').trim();
+}
+
+/**
+ * Starts leftovers of every kind in a terminal's session: `nohup` (ignores SIGHUP),
+ * `( ... & )` (not a job of the shell) and a plain background job; returns their pids.
+ */
+export async function startLeftovers(c: TestClient, terminalId: string): Promise<number[]> {
+  const script = [
+    'nohup sleep 1001 >/dev/null 2>&1 & a=$!',
+    '( sleep 1002 & echo $! > /tmp/.ptyhub-sub-$$ )',
+    'sleep 1003 & c=$!',
+    'echo "LEFT[$a $(cat /tmp/.ptyhub-sub-$$) $c]"; rm -f /tmp/.ptyhub-sub-$$',
+  ].join('; ');
+  await c.call('terminal:input', { terminalId, data: `${script}\r` });
+  const out = await c.waitForOutput(terminalId, /LEFT\[\d+ \d+ \d+\]/);
+  return out.match(/LEFT\[(\d+) (\d+) (\d+)\]/)!.slice(1).map(Number);
 }

@@ -1,25 +1,15 @@
 // Ending a terminal ends every process of its session, however the shell ended:
 // `nohup` (ignores SIGHUP: SIGKILL after the grace time), `( ... & )` (not a job of the
 // shell), and plain background jobs.
-import fs from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { isAlive as alive, startServer, type TestServer } from '../helpers/server.js';
+import { startLeftovers } from '../helpers/terminal.js';
 
 let server: TestServer;
 let c: TestClient;
 const started: number[] = [];
-
-/** Alive, and not a zombie waiting to be reaped. */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
   server = await startServer();
@@ -40,15 +30,7 @@ async function terminalWithLeftovers(): Promise<{ id: string; pids: number[] }> 
   if (!created.ok) throw new Error(created.error.message);
   const id = created.terminal.id;
   expect((await c.attach(id)).ok).toBe(true);
-  const script = [
-    'nohup sleep 1001 >/dev/null 2>&1 & a=$!',
-    '( sleep 1002 & echo $! > /tmp/.ptyhub-sub-$$ )',
-    'sleep 1003 & c=$!',
-    'echo "LEFT[$a $(cat /tmp/.ptyhub-sub-$$) $c]"; rm -f /tmp/.ptyhub-sub-$$',
-  ].join('; ');
-  await c.call('terminal:input', { terminalId: id, data: `${script}\r` });
-  const out = await c.waitForOutput(id, /LEFT\[\d+ \d+ \d+\]/);
-  const pids = out.match(/LEFT\[(\d+) (\d+) (\d+)\]/)!.slice(1).map(Number);
+  const pids = await startLeftovers(c, id);
   started.push(...pids);
   for (const pid of pids) expect(alive(pid), `pid ${pid} runs`).toBe(true);
   return { id, pids };

@@ -3,12 +3,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect, login, type TestClient } from '../helpers/client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { ALLOWED_SHELL_VARIABLES } from '../helpers/terminal.js';
 
 let server: TestServer;
 let c: TestClient;
 
-/** Variables a shell may hold: the allowlist, plus what bash itself sets. */
-const ALLOWED = /^(TERM|COLORTERM|LANG|LANGUAGE|LC_[A-Z_]+|TZ|PATH|HOME|USER|LOGNAME|SHELL|PTYHUB|PWD|OLDPWD|SHLVL|_)$/;
+const ALLOWED = ALLOWED_SHELL_VARIABLES;
 
 beforeAll(async () => {
   server = await startServer({
