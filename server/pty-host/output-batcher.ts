@@ -19,7 +19,7 @@ export interface Chunk {
 
 export class OutputBatcher<T extends Chunk> {
   private pending: T[] = [];
-  private pendingLength = 0;
+  private queued = 0;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private lastFlushAt = -Infinity;
@@ -32,14 +32,14 @@ export class OutputBatcher<T extends Chunk> {
 
   /** Length of the output not flushed yet (it counts towards the terminal's end offset). */
   get pendingLength(): number {
-    return this.pendingLength;
+    return this.queued;
   }
 
   push(data: T): void {
     if (data.length === 0) return;
     this.pending.push(data);
-    this.pendingLength += data.length;
-    if (this.pendingLength >= MAX_BATCH_BYTES) return this.flush();
+    this.queued += data.length;
+    if (this.queued >= MAX_BATCH_BYTES) return this.flush();
     if (this.timer || this.immediate) return;
     // Judged by size, not timing alone: back-to-back keystrokes come within a ms of each
     // other too, but each echo is a few bytes.
@@ -54,12 +54,12 @@ export class OutputBatcher<T extends Chunk> {
     if (this.immediate) clearImmediate(this.immediate);
     this.timer = null;
     this.immediate = null;
-    if (this.pendingLength === 0) return;
+    if (this.queued === 0) return;
     const data = this.pending.length === 1 ? this.pending[0]! : this.join(this.pending);
     this.lastFlushAt = performance.now();
-    this.lastFlushLength = this.pendingLength;
+    this.lastFlushLength = this.queued;
     this.pending = [];
-    this.pendingLength = 0;
+    this.queued = 0;
     this.send(data);
   }
 }
