@@ -1,0 +1,161 @@
+// Output is published through Redis only while a device on another instance reads it,
+// and attaching, detaching and re-attaching there while output streams gives that
+// device every byte once, in order.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { OutputSequencer } from '../../common/output-sequencer.js';
+import type { OutputEvent, Replay } from '../../common/protocol.js';
+import { connect, login, type TestClient } from '../helpers/client.js';
+import { eventually } from '../helpers/eventually.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+
+const PREFIX = 'ptyhub-publish:';
+let redis: RedisServer;
+let a: TestServer;
+let b: TestServer;
+let watcher: Redis;
+/** Output events the adapter published, per terminal id. */
+const published = new Map<string, number>();
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: PREFIX, HEARTBEAT_TTL_MS: '2000' };
+  a = await startServer({ serverId: 'pub-a', env });
+  b = await startServer({ serverId: 'pub-b', dir: a.dir, env });
+  await a.addUser('alice', 'alice-password');
+  // What crosses Redis: every socket.io adapter broadcast (msgpack, terminal id in clear).
+  watcher = new Redis(redis.url);
+  watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
+    if (!message.includes('terminal:output')) return;
+    for (const id of clients.flatMap((c) => [...ownTerminals.get(c) ?? []])) {
+      if (message.includes(id)) published.set(id, (published.get(id) ?? 0) + 1);
+    }
+  });
+  await watcher.psubscribe(`${PREFIX}socket.io#*`);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  watcher?.disconnect();
+  await Promise.all([a?.stop(), b?.stop()]);
+  await redis?.stop();
+});
+
+const ownTerminals = new Map<TestClient, Set<string>>();
+
+async function device(server: TestServer, name: string): Promise<TestClient> {
+  const token = await login(server.url, 'alice', 'alice-password');
+  const c = await connect(server.url, { token, deviceName: name });
+  clients.push(c);
+  ownTerminals.set(c, new Set());
+  return c;
+}
+
+async function terminalOnA(owner: TestClient): Promise<string> {
+  const r = await owner.call('terminal:create', { cols: 120, rows: 30 });
+  if (!r.ok) throw new Error(r.error.message);
+  expect(r.terminal.serverId).toBe('pub-a');
+  ownTerminals.get(owner)!.add(r.terminal.id);
+  return r.terminal.id;
+}
+
+/**
+ * One attachment of a device, sequenced like the browser does it: raw events are fed
+ * from before the attach request, and a gap (missed output) fails the test.
+ */
+async function attachStrict(c: TestClient, terminalId: string) {
+  let text = '';
+  let start = 0;
+  const gaps: Array<{ expected: number; got: number }> = [];
+  const seq = new OutputSequencer((data) => (text += data), (gap) => gaps.push(gap));
+  const feed = (e: OutputEvent) => {
+    if (e.terminalId === terminalId) seq.push(e);
+  };
+  c.socket.on('terminal:output', feed);
+  const reply = await c.call('terminal:attach', { terminalId });
+  if (!reply.ok) throw new Error(reply.error.message);
+  const replay: Replay = reply.replay;
+  start = replay.start;
+  seq.reset(replay);
+  return {
+    gaps,
+    /** Everything delivered so far, and the offset it starts at. */
+    get text() {
+      return text;
+    },
+    start,
+    async detach() {
+      c.socket.off('terminal:output', feed);
+      const r = await c.call('terminal:detach', { terminalId });
+      expect(r.ok).toBe(true);
+    },
+  };
+}
+
+describe('publish only where needed', () => {
+  it('publishes output only while a device on another instance is attached', async () => {
+    const onA = await device(a, 'on-a');
+    const id = await terminalOnA(onA);
+    expect((await onA.attach(id)).ok).toBe(true);
+    await onA.call('terminal:input', { terminalId: id, data: 'for i in $(seq 1 200); do echo quiet-$i; done\r' });
+    await onA.waitForOutput(id, 'quiet-200\r\n');
+    expect(published.get(id) ?? 0).toBe(0);
+
+    const onB = await device(b, 'on-b');
+    expect((await onB.attach(id)).ok).toBe(true);
+    await onA.call('terminal:input', { terminalId: id, data: 'echo loud-$((6*7))\r' });
+    await onB.waitForOutput(id, 'loud-42');
+    expect(published.get(id) ?? 0).toBeGreaterThan(0);
+
+    // Once B has no device of it, the owner's sweep stops publishing.
+    expect((await onB.call('terminal:detach', { terminalId: id })).ok).toBe(true);
+    let probe = 0;
+    await eventually(
+      async () => {
+        const before = published.get(id) ?? 0;
+        probe++;
+        await onA.call('terminal:input', { terminalId: id, data: `echo probe-$((${probe}+1000))\r` });
+        await onA.waitForOutput(id, `probe-${probe + 1000}\r\n`);
+        return (published.get(id) ?? 0) === before;
+      },
+      15_000,
+      'the owner to stop publishing after the remote device detached',
+      200,
+    );
+  });
+
+  it('attach, detach and re-attach on B while output streams on A: every byte once, in order', async () => {
+    const onA = await device(a, 'owner-side');
+    const onB = await device(b, 'remote-side');
+    const id = await terminalOnA(onA);
+    expect((await onA.attach(id)).ok).toBe(true);
+    // About 1.5 MB of numbered lines, then a marker printf builds (the echo never matches).
+    await onA.call('terminal:input', {
+      terminalId: id,
+      data: "stty -echo; i=0; while [ $i -lt 150000 ]; do i=$((i+1)); echo \"line-$i\"; done; printf 'STREAM-%s\\n' DONE\r",
+    });
+    await onA.waitForOutput(id, 'line-1000\r\n', 30_000);
+    const rounds = [];
+    for (let round = 0; round < 5; round++) {
+      const att = await attachStrict(onB, id);
+      // Let some live output arrive through Redis, then leave mid-stream.
+      const seen = att.text.length;
+      await eventually(() => att.text.length > seen + 20_000 || onA.output(id).includes('STREAM-DONE'), 30_000, 'live output on B');
+      await att.detach();
+      rounds.push(att);
+    }
+    const last = await attachStrict(onB, id);
+    await onA.waitForOutput(id, 'STREAM-DONE\r\n', 120_000);
+    await eventually(() => last.text.includes('STREAM-DONE\r\n'), 30_000, 'the end of the stream on B');
+    const all = onA.output(id); // the owner's device saw the whole stream from offset 0
+    for (const att of [...rounds, last]) {
+      expect(att.gaps).toEqual([]);
+      expect(att.text.length).toBeGreaterThan(0);
+      // Byte for byte what the pty printed at those offsets: nothing missing, nothing twice.
+      expect(att.text === all.slice(att.start, att.start + att.text.length)).toBe(true);
+    }
+    expect(last.text.endsWith(all.slice(all.length - 1000))).toBe(true);
+  });
+});
