@@ -15,6 +15,7 @@ import { spawn as spawnPty } from 'node-pty';
 import { io as ioClient } from 'socket.io-client';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, TSX_LOADER, type TestServer } from '../test/helpers/server.js';
+import { outputFrameParser } from './output-frame-parser.js';
 import { type BenchResult, type Check, Device, firstDifference, fmt, login, MarkedStream, passed, sleep, summarize, table } from './lib.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -194,8 +195,8 @@ interface BareServer {
   stop(): void;
 }
 
-function startBare(redisUrl?: string): Promise<BareServer> {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(HERE, 'bare-socketio-server.ts'), ...(redisUrl ? [redisUrl] : [])], {
+function startBare(redisUrl?: string, ...flags: string[]): Promise<BareServer> {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(HERE, 'bare-socketio-server.ts'), ...(redisUrl ? [redisUrl] : []), ...flags], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -461,6 +462,86 @@ async function benchReplay(c: Cluster, where: 'local' | 'cross'): Promise<BenchR
     info: { samples: s.n, p50: fmt(s.p50, 'ms'), p99: fmt(s.p99, 'ms'), max: fmt(s.max, 'ms'), ...used },
   };
 }
+// ---- (c') what one output message costs, by encoding ----
+
+const SMALL_MESSAGES = 20_000;
+const LARGE_MESSAGES = 2_000;
+const LARGE_MESSAGE_BYTES = 16 * 1024;
+
+/**
+ * A bare socket.io server sends output events to one client, in three encodings: data as
+ * a JSON string (today), as bytes in socket.io's binary attachment (a JSON header frame
+ * plus a binary frame), and as bytes in one binary frame with a small header
+ * (bench/output-frame-parser.ts). Small (1 byte, an echo) and large (16 KiB) messages.
+ */
+async function benchMessageCost(): Promise<BenchResult> {
+  const plain = await startBare();
+  const framed = await startBare(undefined, '--frame-parser');
+  const info: Record<string, string> = {};
+  let lost = 0;
+  try {
+    const styles = [
+      { name: 'JSON string', server: plain, style: 'string' as const },
+      { name: 'binary attachment', server: plain, style: 'bytes' as const },
+      { name: 'one binary frame', server: framed, style: 'bytes' as const },
+    ];
+    for (const [count, bytes] of [[SMALL_MESSAGES, 1], [LARGE_MESSAGES, LARGE_MESSAGE_BYTES]] as const) {
+      for (const s of styles) {
+        const socket = ioClient(s.server.url, {
+          transports: ['websocket'],
+          forceNew: true,
+          reconnection: false,
+          ...(s.server === framed ? { parser: outputFrameParser } : {}),
+        });
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('connect_error', reject);
+        });
+        try {
+          const once = async () => {
+            let received = 0;
+            let receivedBytes = 0;
+            const cpu0 = process.cpuUsage();
+            const t0 = performance.now();
+            const done = new Promise<void>((resolve) => {
+              socket.on('terminal:output', (e: { data: string | Uint8Array }) => {
+                received++;
+                receivedBytes += e.data.length;
+                if (received === count) resolve();
+              });
+            });
+            socket.emit('burst', { style: s.style, count, bytes });
+            await Promise.race([done, sleep(60_000)]);
+            const wallMs = performance.now() - t0;
+            const client = process.cpuUsage(cpu0);
+            socket.off('terminal:output');
+            const serverMicros = (await socket.timeout(10_000).emitWithAck('burst-cpu')) as number;
+            if (received !== count || receivedBytes !== count * bytes) {
+              lost += Math.max(1, count - received);
+            }
+            return { wallMs, serverMicros, clientMicros: client.user + client.system };
+          };
+          await once(); // warm-up
+          const r = await once();
+          const per = (x: number) => (x / count).toFixed(1);
+          info[`${bytes} B, ${s.name}: server/client CPU µs per msg, wall µs per msg`] =
+            `${per(r.serverMicros)} / ${per(r.clientMicros)}, ${per(r.wallMs * 1000)}`;
+        } finally {
+          socket.close();
+        }
+      }
+    }
+  } finally {
+    plain.stop();
+    framed.stop();
+  }
+  return {
+    id: 'message-cost',
+    title: "(c') cost of one output message by encoding (bare socket.io, one client): 1 B echoes and 16 KiB chunks",
+    checks: [{ metric: 'messages lost', value: lost, unit: '', op: '<', target: 1 }],
+    info,
+  };
+}
 
 // ---- main ----
 
@@ -471,6 +552,7 @@ const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult> }> =
   { id: 'echo-local-b2b', fn: (c) => benchEcho(c, 'local', 'back-to-back') },
   { id: 'echo-cross', fn: (c) => benchEcho(c, 'cross', 'spaced') },
   { id: 'echo-cross-b2b', fn: (c) => benchEcho(c, 'cross', 'back-to-back') },
+  { id: 'message-cost', fn: () => benchMessageCost() },
   { id: 'resize-contention', fn: benchResize },
   { id: 'replay-local', fn: (c) => benchReplay(c, 'local') },
   { id: 'replay-cross', fn: (c) => benchReplay(c, 'cross') },
