@@ -15,8 +15,10 @@ let redis: RedisServer;
 let a: TestServer;
 let b: TestServer;
 let watcher: Redis;
+let publisher: Redis;
 /** Output events the adapter published, per terminal id. */
 const published = new Map<string, number>();
+const barriers = new Map<string, () => void>();
 const clients: TestClient[] = [];
 
 beforeAll(async () => {
@@ -27,18 +29,45 @@ beforeAll(async () => {
   await a.addUser('alice', 'alice-password');
   // What crosses Redis: every socket.io adapter broadcast (msgpack, terminal id in clear).
   watcher = new Redis(redis.url);
-  watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
+  watcher.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
+    barriers.get(channel.toString())?.();
     if (!message.includes('terminal:output')) return;
     for (const id of clients.flatMap((c) => [...ownTerminals.get(c) ?? []])) {
       if (message.includes(id)) published.set(id, (published.get(id) ?? 0) + 1);
     }
   });
   await watcher.psubscribe(`${PREFIX}socket.io#*`);
+  publisher = new Redis(redis.url);
 });
+
+/**
+ * Everything published before now has reached the watcher: the adapter publishes before
+ * it delivers locally, and one connection receives messages in the order Redis took them.
+ */
+async function barrier(): Promise<void> {
+  const channel = `${PREFIX}socket.io#barrier-${Math.random()}`;
+  const seen = new Promise<void>((resolve) => barriers.set(channel, resolve));
+  await publisher.publish(channel, 'barrier');
+  await seen;
+  barriers.delete(channel);
+}
+
+let probes = 0;
+/** Prints a line on A, seen by A's device: was it published through Redis? */
+async function probePublished(onA: TestClient, id: string): Promise<boolean> {
+  await barrier();
+  const before = published.get(id) ?? 0;
+  const n = ++probes + 1000;
+  await onA.call('terminal:input', { terminalId: id, data: `echo probe-$((${n}+0))\r` });
+  await onA.waitForOutput(id, `probe-${n}\r\n`);
+  await barrier();
+  return (published.get(id) ?? 0) > before;
+}
 
 afterAll(async () => {
   for (const c of clients) c.close();
   watcher?.disconnect();
+  publisher?.disconnect();
   await Promise.all([a?.stop(), b?.stop()]);
   await redis?.stop();
 });
@@ -99,31 +128,18 @@ describe('publish only where needed', () => {
     const onA = await device(a, 'on-a');
     const id = await terminalOnA(onA);
     expect((await onA.attach(id)).ok).toBe(true);
-    await onA.call('terminal:input', { terminalId: id, data: 'for i in $(seq 1 200); do echo quiet-$i; done\r' });
-    await onA.waitForOutput(id, 'quiet-200\r\n');
-    expect(published.get(id) ?? 0).toBe(0);
+    // Right after start-up the owner publishes everything until its first sweep is done.
+    await eventually(async () => !(await probePublished(onA, id)), 15_000, 'output only local with no device elsewhere', 100);
+    expect(await probePublished(onA, id)).toBe(false);
 
     const onB = await device(b, 'on-b');
     expect((await onB.attach(id)).ok).toBe(true);
-    await onA.call('terminal:input', { terminalId: id, data: 'echo loud-$((6*7))\r' });
-    await onB.waitForOutput(id, 'loud-42');
-    expect(published.get(id) ?? 0).toBeGreaterThan(0);
+    expect(await probePublished(onA, id)).toBe(true);
+    await onB.waitForOutput(id, `probe-${probes + 1000}\r\n`);
 
     // Once B has no device of it, the owner's sweep stops publishing.
     expect((await onB.call('terminal:detach', { terminalId: id })).ok).toBe(true);
-    let probe = 0;
-    await eventually(
-      async () => {
-        const before = published.get(id) ?? 0;
-        probe++;
-        await onA.call('terminal:input', { terminalId: id, data: `echo probe-$((${probe}+1000))\r` });
-        await onA.waitForOutput(id, `probe-${probe + 1000}\r\n`);
-        return (published.get(id) ?? 0) === before;
-      },
-      15_000,
-      'the owner to stop publishing after the remote device detached',
-      200,
-    );
+    await eventually(async () => !(await probePublished(onA, id)), 15_000, 'the owner to stop publishing after the remote device detached', 100);
   });
 
   it('attach, detach and re-attach on B while output streams on A: every byte once, in order', async () => {
