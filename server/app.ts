@@ -25,6 +25,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/metrics-server
 import { EndedElsewhereSweeper } from './cluster/ended-elsewhere.js';
 import { OwnerLossWatcher } from './cluster/owner-loss.js';
 import { ClusterChannel } from './cluster/cluster-channel.js';
+import { RemoteWatchers } from './cluster/remote-watchers.js';
 import { announceRestart, clearRestartNotice, isRestarting } from './cluster/restart-notice.js';
 import { createClusterAdapter } from './cluster/socket-adapter.js';
 import { MechanismHealthBoard } from './log/failure-reporter.js';
@@ -120,6 +121,20 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
   // Events flow up (pty exits are recorded by the service, forwarded operations reach
   // the router) and commands down; the upward ports are closures over what is built below.
   let service: TerminalService | null = null;
+  // Output of this instance's terminals goes through Redis only while a device on another
+  // instance reads it (that instance asks for the replay first, which marks it a watcher).
+  const watchers: RemoteWatchers | null = clustered
+    ? new RemoteWatchers({
+        serverId,
+        registry,
+        localTerminals: () => ptys.ids(),
+        registryShared: () => state.registryBackend() === 'redis',
+        // Half the heartbeat: a watcher gone with its instance is dropped about when the instance is.
+        intervalMs: Math.max(500, config.HEARTBEAT_TTL_MS / 2),
+        logger,
+        failures: mechanisms.reporter('remoteWatchersSweep', 'remote watchers sweep'),
+      })
+    : null;
   // Other instances reach this one's terminals, and hear of ends, over one cluster channel.
   const channel: ClusterChannel | null = clustered
     ? new ClusterChannel({
@@ -130,7 +145,10 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
         // Checked at start-up (requireClusterSecret) whenever Redis is enabled.
         secret: config.CLUSTER_SECRET ?? '',
         // Forwarded operations run exactly as local ones do: through the router's owner side.
-        handle: (op): Promise<unknown> => router.serve(op),
+        handle: (op, from): Promise<unknown> => {
+          if (op.op === 'replay') watchers!.watch(op.terminalId, from);
+          return router.serve(op);
+        },
         onEvent: (event) => service!.forgetLocal(event.terminalId),
         onTimeout: (op) => metrics.ownerRpcTimeouts.inc({ op }),
       })
@@ -149,7 +167,10 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     logger: logger.child({ component: 'pty-host-client' }),
     timeoutMs: 15_000,
     startHost: config.PTY_HOST_START === 'auto',
-    onOutput: (terminalId, offset, data) => sink.toTerminal(terminalId, 'terminal:output', { terminalId, data, offset }),
+    onOutput: (terminalId, offset, data) =>
+      watchers && !watchers.isWatched(terminalId)
+        ? sink.toTerminalHere(terminalId, 'terminal:output', { terminalId, data, offset })
+        : sink.toTerminal(terminalId, 'terminal:output', { terminalId, data, offset }),
     onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
   });
   const router: PtyRouter = new PtyRouter(
@@ -232,6 +253,11 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
   }
   const recordedIds = new Set(recorded.map((s) => s.id));
   for (const id of ptys.ids()) if (!recordedIds.has(id)) void ptys.end(id, 'owner_lost');
+  if (watchers) {
+    // After adoption: the first sweep finds who still reads the adopted terminals.
+    watchers.start();
+    closers.add('remote watchers', () => watchers.stop());
+  }
   if (clustered) await clearRestartNotice(redis, serverId).catch((err: unknown) => logger.warn({ err }, 'could not clear the restart notice'));
 
   registerAuthRoutes(http, {

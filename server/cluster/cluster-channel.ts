@@ -51,8 +51,8 @@ const messageSchema = z.discriminatedUnion('kind', [
 type Message = z.infer<typeof messageSchema>;
 type Response = Extract<Message, { kind: 'res' }>;
 
-/** What the owner side does with a request: the local ptys (through the router). */
-export type LocalHandler = (op: Op) => Promise<unknown>;
+/** What the owner side does with a request (from instance `from`): the local ptys (through the router). */
+export type LocalHandler = (op: Op, from: string) => Promise<unknown>;
 
 /** Request and event ids remembered against replays (beyond this, new ones are refused). */
 const MAX_REMEMBERED_IDS = 200_000;
@@ -250,7 +250,7 @@ export class ClusterChannel implements OwnerOps {
       return;
     }
     try {
-      res = { kind: 'res', id: req.id, ok: true, result: (await this.o.handle(req.body)) ?? null };
+      res = { kind: 'res', id: req.id, ok: true, result: (await this.o.handle(req.body, req.from)) ?? null };
     } catch (err) {
       const code: ErrorCode = err instanceof ServiceError ? err.code : 'internal';
       if (code === 'internal') this.o.logger.error({ err, op: req.body.op }, 'rpc request failed');

@@ -13,14 +13,20 @@ const outcomeOf = (err: unknown): string =>
 
 /** Counts the output of this instance's terminals as it leaves for their devices. */
 export function meteredSink(sink: EventSink, metrics: Metrics): EventSink {
+  const count = (event: string, args: unknown[]) => {
+    if (event !== 'terminal:output') return;
+    const data = (args[0] as { data?: unknown } | undefined)?.data;
+    if (typeof data === 'string') metrics.outputBytes.inc(Buffer.byteLength(data, 'utf8'));
+  };
   return {
     ...sink,
     toTerminal: (terminalId, event, ...args) => {
-      if (event === 'terminal:output') {
-        const data = (args[0] as { data?: unknown } | undefined)?.data;
-        if (typeof data === 'string') metrics.outputBytes.inc(Buffer.byteLength(data, 'utf8'));
-      }
+      count(event, args);
       sink.toTerminal(terminalId, event, ...args);
+    },
+    toTerminalHere: (terminalId, event, ...args) => {
+      count(event, args);
+      sink.toTerminalHere(terminalId, event, ...args);
     },
   };
 }

@@ -1,8 +1,10 @@
-// One running shell in the pty host: the pty, its replay buffer, and output batching.
+// One running shell in the pty host: the pty, its replay buffer, and output batching
+// (output-batcher.ts).
 import path from 'node:path';
 import { spawn, type IPty } from 'node-pty';
 import type { Replay } from '../../common/protocol.js';
 import { ReplayBuffer } from '../terminals/replay-buffer.js';
+import { OutputBatcher } from './output-batcher.js';
 
 export interface PtyOptions {
   /** The program started on the pty: the shell, or what starts it as another OS user. */
@@ -21,20 +23,10 @@ export interface PtyExit {
   signal: number | null;
 }
 
-/** Largest batch of output sent as one event. */
-const MAX_BATCH_CHARS = 64 * 1024;
-/** Output arriving this soon after the last send is a stream, not an echo... */
-const STREAM_GAP_MS = 2;
-/** ...and waits this long to travel with what follows. */
-const STREAM_BATCH_MS = 4;
-
 export class PtyProcess {
   private readonly pty: IPty;
   private readonly replay: ReplayBuffer;
-  private pending: string[] = [];
-  private pendingChars = 0;
-  private flushScheduled = false;
-  private lastFlushAt = 0;
+  private readonly batcher: OutputBatcher<string>;
   private exited: PtyExit | null = null;
 
   constructor(
@@ -43,6 +35,10 @@ export class PtyProcess {
     private readonly onExit: (exit: PtyExit) => void,
   ) {
     this.replay = new ReplayBuffer(opts.replayChars);
+    this.batcher = new OutputBatcher<string>(
+      (chunks) => chunks.join(''),
+      (data) => this.onOutput(data, this.replay.append(data)),
+    );
     this.pty = spawn(opts.shell, opts.args ?? [], {
       name: 'xterm-256color',
       cols: opts.cols,
@@ -50,9 +46,9 @@ export class PtyProcess {
       cwd: opts.cwd,
       env: opts.env,
     });
-    this.pty.onData((data) => this.collect(data));
+    this.pty.onData((data) => this.batcher.push(data));
     this.pty.onExit(({ exitCode, signal }) => {
-      this.flush();
+      this.batcher.flush();
       this.exited = { exitCode: exitCode ?? null, signal: signal || null };
       this.onExit(this.exited);
     });
@@ -93,7 +89,7 @@ export class PtyProcess {
 
   /** Everything output so far that is still buffered, including unflushed output. */
   snapshot(): Replay {
-    this.flush();
+    this.batcher.flush();
     return this.replay.snapshot();
   }
 
@@ -108,7 +104,7 @@ export class PtyProcess {
 
   /** Offset just past the newest output, including unflushed output. */
   get end(): number {
-    return this.replay.end + this.pendingChars;
+    return this.replay.end + this.batcher.pendingLength;
   }
 
   kill(signal = 'SIGHUP'): void {
@@ -118,32 +114,5 @@ export class PtyProcess {
     } catch {
       // already gone: onExit follows
     }
-  }
-
-  // Fewer, larger messages are much cheaper (each one is a socket.io packet and, with
-  // several instances, a Redis publish), but an echo must not wait. So: output after a
-  // quiet spell goes out at the end of this event-loop turn; output that keeps coming
-  // (a stream: the last send was moments ago) waits a few ms to travel together.
-  private collect(data: string): void {
-    this.pending.push(data);
-    this.pendingChars += data.length;
-    if (this.pendingChars >= MAX_BATCH_CHARS) {
-      this.flush();
-    } else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      if (performance.now() - this.lastFlushAt < STREAM_GAP_MS) setTimeout(() => this.flush(), STREAM_BATCH_MS);
-      else setImmediate(() => this.flush());
-    }
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.pendingChars === 0) return;
-    this.lastFlushAt = performance.now();
-    const data = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
-    this.pending = [];
-    this.pendingChars = 0;
-    const offset = this.replay.append(data);
-    this.onOutput(data, offset);
   }
 }

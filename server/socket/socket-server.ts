@@ -140,6 +140,9 @@ export function socketEventSink(io: PtyServer, announceEnded: (terminalId: strin
     toTerminal: (terminalId, event, ...args) => {
       io.to(roomOf(terminalId)).emit(event, ...args);
     },
+    toTerminalHere: (terminalId, event, ...args) => {
+      io.local.to(roomOf(terminalId)).emit(event, ...args);
+    },
     toUser: (userId, except, event, ...args) => {
       io.to(userRoomOf(userId)).except(except).emit(event, ...args);
     },

@@ -6,6 +6,8 @@ import type { TerminalSessionRecord } from '../sessions/types.js';
 /** Delivers events to devices. Room broadcasts reach devices on every instance. */
 export interface EventSink {
   toTerminal<E extends keyof ServerToClientEvents>(terminalId: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
+  /** Only the terminal's devices on this instance (output no other instance reads). */
+  toTerminalHere<E extends keyof ServerToClientEvents>(terminalId: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
   /** Every socket of a user, on every instance, except one. */
   toUser<E extends keyof ServerToClientEvents>(userId: string, except: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
   /** Put a socket held by this instance into a terminal's room. */

@@ -59,9 +59,11 @@ describe('background mechanisms', () => {
       const id = created.terminal.id;
       expect((await c.attach(id)).ok).toBe(true);
       redis.kill9();
-      // The owner still serves its local device; the copy for other instances is dropped.
+      // The owner still serves its local device. Output no other instance reads is not
+      // published at all; a resize is broadcast to every instance, and that copy is dropped.
       await c.call('terminal:input', { terminalId: id, data: 'echo down-$((1+1))\r' });
       await c.waitForOutput(id, 'down-2');
+      await c.call('terminal:resize', { terminalId: id, cols: 90, rows: 30 });
       await eventually(async () => (await health()).mechanisms.crossInstanceBroadcast?.failing === true, 10_000, 'publisher failing');
       await server.waitForLog((l) => l.msg === 'cross-instance broadcast failed', 5000); // logs arrive through a pipe
       expect(server.logs.filter((l) => l.msg === 'cross-instance broadcast failed')).toHaveLength(1);
@@ -70,6 +72,7 @@ describe('background mechanisms', () => {
       await redisRecovered(server);
       await c.call('terminal:input', { terminalId: id, data: 'echo up-$((2+2))\r' });
       await c.waitForOutput(id, 'up-4');
+      await c.call('terminal:resize', { terminalId: id, cols: 100, rows: 30 });
       await eventually(async () => (await health()).mechanisms.crossInstanceBroadcast?.failing === false, 10_000, 'publisher working again');
       expect((await health()).mechanisms.crossInstanceBroadcast!.failures).toBeGreaterThan(0);
     } finally {
