@@ -16,6 +16,7 @@ import { io as ioClient } from 'socket.io-client';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, TSX_LOADER, type TestServer } from '../test/helpers/server.js';
 import { type BenchResult, type Check, Device, firstDifference, fmt, login, MarkedStream, passed, sleep, summarize, table } from './lib.js';
+import { MEMORY_BENCHES, MEMORY_TARGETS } from './memory.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results.json');
@@ -460,7 +461,8 @@ async function benchReplay(c: Cluster, where: 'local' | 'cross'): Promise<BenchR
 
 // ---- main ----
 
-const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult> }> = [
+/** `standalone`: the benchmark starts what it measures itself and needs no cluster. */
+const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult>; standalone?: boolean }> = [
   { id: 'throughput-local', fn: (c) => benchThroughput(c, 'local') },
   { id: 'throughput-cross', fn: (c) => benchThroughput(c, 'cross') },
   { id: 'echo-local', fn: (c) => benchEcho(c, 'local') },
@@ -468,6 +470,8 @@ const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult> }> =
   { id: 'resize-contention', fn: benchResize },
   { id: 'replay-local', fn: (c) => benchReplay(c, 'local') },
   { id: 'replay-cross', fn: (c) => benchReplay(c, 'cross') },
+  // Memory: each starts its own instance from the build (bench/memory.ts).
+  ...MEMORY_BENCHES.map((b) => ({ id: b.id, fn: () => b.run(), standalone: true })),
 ];
 
 async function main(): Promise<number> {
@@ -499,11 +503,13 @@ async function main(): Promise<number> {
       LOG_LEVEL: 'info', // startServer waits for the 'listening' line (info)
       MAX_TERMINALS_PER_USER: '20',
     };
-    c.a = await startServer({ serverId: 'bench-a', env });
-    c.b = await startServer({ serverId: 'bench-b', dir: c.a.dir, env });
-    await c.a.addUser(USER, PASSWORD);
-    c.tokenA = await login(c.a.url, USER, PASSWORD);
-    c.tokenB = await login(c.b.url, USER, PASSWORD);
+    if (selected.some((b) => !b.standalone)) {
+      c.a = await startServer({ serverId: 'bench-a', env });
+      c.b = await startServer({ serverId: 'bench-b', dir: c.a.dir, env });
+      await c.a.addUser(USER, PASSWORD);
+      c.tokenA = await login(c.a.url, USER, PASSWORD);
+      c.tokenB = await login(c.b.url, USER, PASSWORD);
+    }
 
     for (const b of selected) {
       process.stdout.write(`  ${b.id} … `);
@@ -551,7 +557,7 @@ async function main(): Promise<number> {
         startedAt: startedAt.toISOString(),
         seconds: Math.round(seconds * 10) / 10,
         machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? null, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
-        targets: TARGETS,
+        targets: { ...TARGETS, ...MEMORY_TARGETS },
         results: results.map((r) => ({ ...r, checks: r.checks.map((x) => ({ ...x, pass: passed(x) })), pass: !r.error && r.checks.every(passed) })),
         pass: failed.length === 0,
       },
