@@ -49,6 +49,17 @@ async function startBuilt(env: Record<string, string> = {}): Promise<TestServer>
   return server;
 }
 
+/**
+ * Stop the instance; a pty host still ending 1,000 shells on a loaded machine past the
+ * helper's wait is killed (its shells get SIGHUP from their closed ptys).
+ */
+async function stop(server: TestServer): Promise<void> {
+  const hostPid = server.hostPid();
+  await server.stop().catch(() => {
+    if (hostPid) process.kill(hostPid, 'SIGKILL');
+  });
+}
+
 function both(server: TestServer): { web: number; host: number } {
   return { web: rssBytes(server.process.pid), host: rssBytes(server.hostPid()) };
 }
@@ -81,7 +92,7 @@ async function benchIdle(): Promise<BenchResult> {
     };
   } finally {
     for (const d of devices) d.close();
-    await server.stop();
+    await stop(server);
   }
 }
 
@@ -128,7 +139,7 @@ async function benchTerminals(): Promise<BenchResult> {
     };
   } finally {
     for (const d of devices) d.close();
-    await server.stop();
+    await stop(server);
   }
 }
 

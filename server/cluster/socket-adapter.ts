@@ -1,6 +1,6 @@
 // socket.io's Redis adapter on top of our one connection manager, so a broadcast to a
 // terminal's room reaches devices on every instance.
-import { createAdapter } from '@socket.io/redis-adapter';
+import { createRequire } from 'node:module';
 import type { FailureReporter } from '../log/failure-reporter.js';
 import type { Logger } from '../log/logger.js';
 import { watchSubscriber } from '../redis/subscriber-watchdog.js';
@@ -62,6 +62,8 @@ export function createClusterAdapter(redis: RedisConnectionManager, logger: Logg
     connectedBefore = true;
   });
   watchSubscriber(subscriber, 'socket.io-adapter', { intervalMs: 5000, timeoutMs: pingTimeoutMs, logger });
+  // Loaded only with Redis: a single instance never holds the adapter in memory.
+  const { createAdapter } = createRequire(import.meta.url)('@socket.io/redis-adapter') as typeof import('@socket.io/redis-adapter');
   return createAdapter(safePublisher(redis, publishFailures), subscriber, {
     key: `${redis.prefix}socket.io`,
     requestsTimeout: 3000,

@@ -5,8 +5,9 @@
 // Keys are NOT prefixed by ioredis (no `keyPrefix` option): SCAN patterns and keys built
 // inside Lua scripts would escape it. Callers build keys from `manager.prefix`.
 import type { ConnectionOptions } from 'node:tls';
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { backoffDelay } from './backoff.js';
 import { errorMessage } from './errors.js';
 import { Listeners } from './listeners.js';
@@ -225,6 +226,8 @@ class Manager implements RedisConnectionManager {
     if (o.password !== undefined) options.password = o.password;
     if (o.db !== undefined) options.db = o.db;
     if (o.tls) options.tls = o.tls;
+    // Loaded with the first client: an instance without Redis never holds ioredis in memory.
+    const { Redis } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
     let client: Redis;
     if (o.url) {
       // URL values win; options above only fill what the URL leaves out. rediss:// => TLS.
