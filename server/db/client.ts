@@ -5,10 +5,10 @@
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient as SqlitePrismaClient } from './generated/client.js';
 import type * as Sqlite from './generated/client.js';
-import type { PrismaClient as PostgresPrismaClient } from './generated-pg/client.js';
+import { PrismaClient as PostgresPrismaClient } from './generated-pg/client.js';
 import type * as Postgres from './generated-pg/client.js';
 import { DEFAULT_DB_TIMEOUT_MS, withDeadline } from './deadline.js';
-import { postgresAdapter, postgresClient } from './drivers.js';
+import { postgresAdapter } from './drivers.js';
 import { databaseProvider, postgresConnectionString } from './provider.js';
 import { prepareSqliteFile } from './sqlite.js';
 
@@ -50,8 +50,7 @@ function createBareClient(databaseUrl: string, timeoutMs: number): PrismaClient 
       });
     case 'postgresql': {
       const PrismaPg = postgresAdapter();
-      const Client = postgresClient();
-      const client: PostgresPrismaClient = new Client({
+      const client = new PostgresPrismaClient({
         adapter: new PrismaPg({
           connectionString: postgresConnectionString(databaseUrl),
           // Nothing waits unbounded: not for a pooled connection, a lock, or a reply.

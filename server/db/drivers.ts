@@ -1,18 +1,12 @@
-// The PostgreSQL driver and client, loaded only by a server that uses PostgreSQL. A SQLite
-// server (the default) would otherwise keep node-postgres, its Prisma adapter and the
-// second generated client in memory for nothing (about 8 MiB of RSS). Node >= 20.19
-// loads ES modules with require(), so createPrismaClient stays synchronous.
+// The PostgreSQL driver, loaded only by a server that uses PostgreSQL: a SQLite server
+// (the default) would otherwise keep node-postgres and its Prisma adapter in memory for
+// nothing. require() keeps createPrismaClient synchronous.
 import { createRequire } from 'node:module';
 
 type PgAdapterModule = typeof import('@prisma/adapter-pg');
-type PgClientModule = typeof import('./generated-pg/client.js');
 
 const require = createRequire(import.meta.url);
 
 export function postgresAdapter(): PgAdapterModule['PrismaPg'] {
   return (require('@prisma/adapter-pg') as PgAdapterModule).PrismaPg;
-}
-
-export function postgresClient(): PgClientModule['PrismaClient'] {
-  return (require('./generated-pg/client.js') as PgClientModule).PrismaClient;
 }
