@@ -20,6 +20,7 @@ import { HARDENING_BENCHES } from './hardening.js';
 import { outputFrameParser } from './output-frame-parser.js';
 import { type BenchResult, type Check, Device, firstDifference, fmt, login, MarkedStream, passed, sleep, summarize, table } from './lib.js';
 import { runLoad } from './load.js';
+import { MEMORY_BENCHES, MEMORY_TARGETS } from './memory.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results.json');
@@ -548,18 +549,21 @@ async function benchMessageCost(): Promise<BenchResult> {
 
 // ---- main ----
 
-const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult> }> = [
+/** `standalone`: the benchmark starts what it measures itself and needs no cluster. */
+const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult>; standalone?: boolean }> = [
   { id: 'throughput-local', fn: (c) => benchThroughput(c, 'local') },
   { id: 'throughput-cross', fn: (c) => benchThroughput(c, 'cross') },
   { id: 'echo-local', fn: (c) => benchEcho(c, 'local', 'spaced') },
   { id: 'echo-local-b2b', fn: (c) => benchEcho(c, 'local', 'back-to-back') },
   { id: 'echo-cross', fn: (c) => benchEcho(c, 'cross', 'spaced') },
   { id: 'echo-cross-b2b', fn: (c) => benchEcho(c, 'cross', 'back-to-back') },
-  { id: 'message-cost', fn: () => benchMessageCost() },
+  { id: 'message-cost', fn: () => benchMessageCost(), standalone: true },
   { id: 'resize-contention', fn: benchResize },
   { id: 'replay-local', fn: (c) => benchReplay(c, 'local') },
   { id: 'replay-cross', fn: (c) => benchReplay(c, 'cross') },
   ...HARDENING_BENCHES,
+  // Memory: each starts its own instance from the build (bench/memory.ts).
+  ...MEMORY_BENCHES.map((b) => ({ id: b.id, fn: () => b.run(), standalone: true })),
 ];
 
 async function main(): Promise<number> {
@@ -592,11 +596,13 @@ async function main(): Promise<number> {
       LOG_LEVEL: 'info', // startServer waits for the 'listening' line (info)
       MAX_TERMINALS_PER_USER: '20',
     };
-    c.a = await startServer({ serverId: 'bench-a', env });
-    c.b = await startServer({ serverId: 'bench-b', dir: c.a.dir, env });
-    await c.a.addUser(USER, PASSWORD);
-    c.tokenA = await login(c.a.url, USER, PASSWORD);
-    c.tokenB = await login(c.b.url, USER, PASSWORD);
+    if (selected.some((b) => !b.standalone)) {
+      c.a = await startServer({ serverId: 'bench-a', env });
+      c.b = await startServer({ serverId: 'bench-b', dir: c.a.dir, env });
+      await c.a.addUser(USER, PASSWORD);
+      c.tokenA = await login(c.a.url, USER, PASSWORD);
+      c.tokenB = await login(c.b.url, USER, PASSWORD);
+    }
 
     for (const b of selected) {
       process.stdout.write(`  ${b.id} … `);
@@ -644,7 +650,7 @@ async function main(): Promise<number> {
         startedAt: startedAt.toISOString(),
         seconds: Math.round(seconds * 10) / 10,
         machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? null, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
-        targets: TARGETS,
+        targets: { ...TARGETS, ...MEMORY_TARGETS },
         results: results.map((r) => ({ ...r, checks: r.checks.map((x) => ({ ...x, pass: passed(x) })), pass: !r.error && r.checks.every(passed) })),
         pass: failed.length === 0,
       },

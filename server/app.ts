@@ -12,7 +12,7 @@ import { redactUrl, type Config } from './config/env.js';
 import { accountModeNotice, osAccountOf, sharedModeWarning } from './config/user-mode.js';
 import { createPrismaClient } from './db/client.js';
 import { probeDatabase } from './db/health-probe.js';
-import { applyMigrations } from './db/migrate.js';
+import { applyMigrationsIsolated } from './db/migrate-isolated.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerHealthRoute, type HealthReport } from './http/health-route.js';
 import { clientAddressOf, createHttpServer } from './http/http-server.js';
@@ -76,7 +76,7 @@ export async function startApp(config: Config, logger: Logger, opts: StartOption
 
 async function build(config: Config, logger: Logger, closers: Closers, started: number, opts: StartOptions): Promise<RunningApp> {
   const serverId = config.SERVER_ID;
-  if (!opts.migrated) await applyMigrations(config.DATABASE_URL, logger);
+  if (!opts.migrated) await applyMigrationsIsolated(config.DATABASE_URL, logger);
   const prisma = createPrismaClient(config.DATABASE_URL, { timeoutMs: config.DB_TIMEOUT_MS });
   closers.add('database', () => prisma.$disconnect());
   const auth = new AuthService(prisma, config.TOKEN_TTL_HOURS * 3600_000);

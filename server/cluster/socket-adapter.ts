@@ -2,7 +2,7 @@
 // terminal's room reaches devices on every instance. On a Redis Cluster it is the sharded
 // adapter (SSUBSCRIBE/SPUBLISH on one channel: its shard carries the adapter's traffic,
 // instead of classic PUBLISH copying every message to every node).
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import { createRequire } from 'node:module';
 import type { FailureReporter } from '../log/failure-reporter.js';
 import type { Logger } from '../log/logger.js';
 import { createPubSub } from '../redis/pubsub.js';
@@ -107,6 +107,10 @@ export function createClusterAdapter(
     if (connectedBefore) onResubscribed?.();
     connectedBefore = true;
   });
+  // Loaded only with Redis: a single instance never holds the adapter in memory.
+  const { createAdapter, createShardedAdapter } = createRequire(import.meta.url)(
+    '@socket.io/redis-adapter',
+  ) as typeof import('@socket.io/redis-adapter');
   if (redis.isCluster) {
     const make = createShardedAdapter(safePublisher(redis, publishFailures), subscriber, {
       channelPrefix: `${redis.prefix}socket.io`,

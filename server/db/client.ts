@@ -3,12 +3,12 @@
 // there are two (scripts/prisma-generate.mjs): server/db/generated for SQLite and
 // server/db/generated-pg for PostgreSQL, both from the one data model in prisma/schema.prisma.
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient as SqlitePrismaClient } from './generated/client.js';
 import type * as Sqlite from './generated/client.js';
 import { PrismaClient as PostgresPrismaClient } from './generated-pg/client.js';
 import type * as Postgres from './generated-pg/client.js';
 import { DEFAULT_DB_TIMEOUT_MS, withDeadline } from './deadline.js';
+import { postgresAdapter } from './drivers.js';
 import { databaseProvider, postgresConnectionString } from './provider.js';
 import { prepareSqliteFile } from './sqlite.js';
 
@@ -49,6 +49,7 @@ function createBareClient(databaseUrl: string, timeoutMs: number): PrismaClient 
         errorFormat: ERROR_FORMAT,
       });
     case 'postgresql': {
+      const PrismaPg = postgresAdapter();
       const client = new PostgresPrismaClient({
         adapter: new PrismaPg({
           connectionString: postgresConnectionString(databaseUrl),

@@ -2,8 +2,8 @@
 // the WebAssembly schema engine and a driver adapter, so it needs no engine binary and no
 // network: prisma/migrations for SQLite, prisma/migrations-postgresql for PostgreSQL.
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { postgresAdapter } from './drivers.js';
 import { databaseProvider, MIGRATIONS_DIR, postgresConnectionString, redactDatabaseUrl } from './provider.js';
 import type { DatabaseProvider } from './provider.js';
 import { findProjectFile, NO_FILTERS, openSchemaEngine, readMigrationsList } from './schema-engine.js';
@@ -45,6 +45,7 @@ export async function applyMigrations(
   // takes; the engine's own request is then granted at once (advisory locks nest within a
   // session). Everything runs on one connection (a pool of one that never idles it out),
   // and closing that connection at the end releases the lock.
+  const PrismaPg = postgresAdapter();
   const pg = new PrismaPg({ connectionString: postgresConnectionString(databaseUrl), max: 1, idleTimeoutMillis: 0 });
   const conn = await pg.connect();
   const explain = (err: unknown) => explainPostgres(err, databaseUrl);
@@ -97,7 +98,19 @@ async function run(
   }
 }
 
-function upToDate(total: number, log?: MigrateLog): { applied: string[] } {
+/**
+ * True when `databaseUrl` is SQLite and every migration is already recorded (the usual
+ * start), read over an ordinary connection: nothing for the schema engine to do.
+ */
+export async function sqliteUpToDate(databaseUrl: string, options: MigrateOptions = {}): Promise<{ total: number } | null> {
+  if (databaseProvider(databaseUrl) !== 'sqlite') return null;
+  const migrations = await readMigrationsList(options.migrationsDir ?? findProjectFile(MIGRATIONS_DIR.sqlite));
+  const names = migrations.migrationDirectories.map((d) => d.path);
+  prepareSqliteFile(databaseUrl);
+  return allMigrationsApplied(databaseUrl, names) ? { total: names.length } : null;
+}
+
+export function upToDate(total: number, log?: MigrateLog): { applied: string[] } {
   log?.info({ applied: [], total }, 'database schema up to date');
   return { applied: [] };
 }

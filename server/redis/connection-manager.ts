@@ -9,8 +9,9 @@
 // Keys are NOT prefixed by ioredis (no `keyPrefix` option): SCAN patterns would escape it.
 // Callers build keys from `manager.prefix`.
 import type { ConnectionOptions } from 'node:tls';
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { backoffDelay } from './backoff.js';
 import { errorMessage } from './errors.js';
 import { Listeners } from './listeners.js';
@@ -25,6 +26,11 @@ import {
   type RedisManagerEvents,
   type RedisState,
 } from './types.js';
+
+type Ioredis = typeof import('ioredis');
+let loaded: Ioredis | undefined;
+/** Loaded with the first client: an instance without Redis never holds ioredis in memory. */
+const ioredis = (): Ioredis => (loaded ??= createRequire(import.meta.url)('ioredis') as Ioredis);
 
 export interface RedisManagerOptions {
   /** redis://[user:pass@]host:port/db or rediss:// (TLS). Wins over host/port. */
@@ -141,7 +147,7 @@ class Manager implements RedisConnectionManager {
 
   masters(): Redis[] {
     const client = this.readyClient();
-    return client instanceof Cluster ? client.nodes('master') : [client];
+    return client instanceof ioredis().Cluster ? client.nodes('master') : [client];
   }
 
   duplicate(name: string, dupOpts: DuplicateOptions = {}): RedisClient {
@@ -250,6 +256,7 @@ class Manager implements RedisConnectionManager {
     if (o.password !== undefined) options.password = o.password;
     if (o.db !== undefined) options.db = o.db;
     if (o.tls) options.tls = o.tls;
+    const { Redis } = ioredis();
     let client: Redis;
     if (o.url) {
       // URL values win; options above only fill what the URL leaves out. rediss:// => TLS.
@@ -296,7 +303,7 @@ class Manager implements RedisConnectionManager {
       // Subscriber connections use sharded pub/sub: one subscriber per master.
       shardedSubscribers: offlineQueue,
     };
-    return new Cluster(seeds.nodes, options);
+    return new (ioredis().Cluster)(seeds.nodes, options);
   }
 
   private describeTarget(): string {
@@ -371,7 +378,7 @@ class Manager implements RedisConnectionManager {
     const started = performance.now();
     try {
       await client.ping(); // bounded by commandTimeout
-      if (client instanceof Cluster) {
+      if (client instanceof ioredis().Cluster) {
         const info = String(await client.cluster('INFO'));
         if (!info.includes('cluster_state:ok')) throw new Error('cluster_state is not ok');
       }
@@ -394,7 +401,7 @@ class Manager implements RedisConnectionManager {
         this.failedPings = 0;
         // disconnect(true) would end() politely and wait for a FIN that a frozen peer never
         // sends; destroying the socket makes ioredis reconnect (retryStrategy) at once.
-        if (client instanceof Cluster) client.disconnect(true);
+        if (client instanceof ioredis().Cluster) client.disconnect(true);
         else client.stream?.destroy();
       }
     } finally {

@@ -45,6 +45,8 @@ export interface StartOptions {
   /** Reuse a directory (and so the database) of an earlier server. */
   dir?: string;
   serverId?: string;
+  /** Run the build (dist/, `npm start`'s `node dist/server/main.js`) instead of the sources through tsx. */
+  built?: boolean;
 }
 
 /** `node --import <this>` runs the TypeScript sources directly, from any cwd. */
@@ -90,7 +92,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     CLUSTER_SECRET: TEST_CLUSTER_SECRET,
     ...opts.env,
   };
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')], {
+  const entry = opts.built ? [path.join(PROJECT_ROOT, 'dist/server/main.js')] : ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'server/main.ts')];
+  const child = spawn(process.execPath, entry, {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
