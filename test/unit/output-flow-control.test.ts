@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { FlowControl, type FlowState } from '../../server/terminals/flow-control.js';
+import { FlowGate } from '../../server/terminals/flow-gate.js';
+
+function flow(windowBytes = 100, maxLagBytes = 400) {
+  const states: Array<[string, FlowState | null]> = [];
+  const streams: Array<[string, boolean, number]> = [];
+  const fc = new FlowControl({
+    windowBytes,
+    maxLagBytes,
+    onState: (t, _owner, s) => states.push([t, s]),
+    onStream: (socket, _t, streaming, end) => streams.push([socket, streaming, end]),
+  });
+  return { fc, states, streams };
+}
+
+describe('FlowControl', () => {
+  it('reports blocked once the only device has a window of un-acked output, flowing once it acks', () => {
+    const { fc, states } = flow();
+    fc.attach('t', 'owner', 's1', true, 1000);
+    expect(states).toEqual([['t', 'flowing']]);
+    fc.output('t', 1099);
+    expect(fc.state('t')).toBe('flowing');
+    fc.output('t', 1100);
+    expect(states.at(-1)).toEqual(['t', 'blocked']);
+    fc.output('t', 1150); // no report: unchanged
+    expect(states).toHaveLength(2);
+    fc.ack('t', 's1', 1051);
+    expect(states.at(-1)).toEqual(['t', 'flowing']);
+    fc.detach('t', 's1');
+    expect(states.at(-1)).toEqual(['t', null]);
+  });
+
+  it('is flowing while any device has credit; a device that never acks always has credit', () => {
+    const { fc, states } = flow();
+    fc.attach('t', 'o', 'slow', true, 0);
+    fc.attach('t', 'o', 'fast', true, 0);
+    fc.output('t', 150);
+    fc.ack('t', 'fast', 150);
+    expect(fc.state('t')).toBe('flowing');
+    fc.detach('t', 'fast');
+    expect(fc.state('t')).toBe('blocked');
+    fc.attach('t', 'o', 'old-client', false, 150);
+    expect(fc.state('t')).toBe('flowing');
+    fc.output('t', 10_000);
+    expect(fc.state('t')).toBe('flowing');
+    // blocked for a moment: output went out before the fast device acked it
+    expect(states.map((s) => s[1])).toEqual(['flowing', 'blocked', 'flowing', 'blocked', 'flowing']);
+  });
+
+  it('never credits output a device was not sent', () => {
+    const { fc } = flow();
+    fc.attach('t', 'o', 's', true, 0);
+    fc.output('t', 50);
+    fc.ack('t', 's', 10_000);
+    fc.output('t', 150);
+    expect(fc.lag('t', 's')).toBe(100);
+    expect(fc.state('t')).toBe('blocked');
+  });
+
+  it('takes a device too far behind out of the stream and puts it back, re-syncing, once it has caught up', () => {
+    const { fc, streams } = flow(100, 400);
+    fc.attach('t', 'o', 'slow', true, 0);
+    fc.attach('t', 'o', 'fast', true, 0);
+    for (let end = 100; end <= 1000; end += 100) {
+      fc.output('t', end);
+      fc.ack('t', 'fast', end);
+    }
+    expect(streams).toEqual([['slow', false, 500]]);
+    expect(fc.lag('t', 'slow')).toBe(500); // frozen where it left: nothing more goes to it
+    fc.ack('t', 'slow', 300);
+    expect(streams).toHaveLength(1);
+    fc.ack('t', 'slow', 500);
+    expect(streams.at(-1)).toEqual(['slow', true, 1000]);
+    expect(fc.lag('t', 'slow')).toBe(0);
+  });
+
+  it('keeps terminals apart and lists what to repeat', () => {
+    const { fc } = flow();
+    fc.attach('a', 'o1', 's', true, 0);
+    fc.attach('b', 'o2', 's', true, 0);
+    fc.output('b', 500);
+    expect([...fc.states()]).toEqual([
+      { terminalId: 'a', ownerId: 'o1', state: 'flowing' },
+      { terminalId: 'b', ownerId: 'o2', state: 'blocked' },
+    ]);
+    expect(fc.ack('c', 's', 1)).toBe(false);
+    fc.forget('a');
+    expect(fc.state('a')).toBeNull();
+  });
+});
+
+describe('FlowGate', () => {
+  function gate() {
+    let now = 0;
+    const calls: Array<[string, boolean]> = [];
+    const g = new FlowGate({ serverId: 'me', staleMs: 1000, setPaused: (t, p) => calls.push([t, p]), now: () => now });
+    return { g, calls, advance: (ms: number) => (now += ms) };
+  }
+
+  it('pauses only while every instance with devices is blocked', () => {
+    const { g, calls } = gate();
+    g.report('t', 'me', 'blocked');
+    expect(calls).toEqual([['t', true]]);
+    g.report('t', 'other', 'flowing');
+    expect(calls.at(-1)).toEqual(['t', false]);
+    g.report('t', 'other', 'blocked');
+    expect(g.isPaused('t')).toBe(true);
+    g.report('t', 'me', null);
+    g.report('t', 'other', null);
+    expect(g.isPaused('t')).toBe(false); // nobody watching: it runs
+    expect(calls).toEqual([['t', true], ['t', false], ['t', true], ['t', false]]);
+  });
+
+  it('drops reports of other instances that are not repeated in time', () => {
+    const { g, advance } = gate();
+    g.report('t', 'other', 'blocked');
+    expect(g.isPaused('t')).toBe(true);
+    advance(600);
+    g.report('t', 'other', 'blocked'); // repeated
+    advance(600);
+    g.sweep();
+    expect(g.isPaused('t')).toBe(true);
+    advance(600);
+    g.sweep();
+    expect(g.isPaused('t')).toBe(false);
+    g.report('u', 'me', 'blocked');
+    advance(5000);
+    g.sweep();
+    expect(g.isPaused('u')).toBe(true); // its own state is never stale
+    g.forget('u');
+    expect(g.pausedCount).toBe(0);
+  });
+});
