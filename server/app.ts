@@ -41,6 +41,10 @@ import { createStateBackends } from './state.js';
 import { IdleReaper } from './terminals/idle-reaper.js';
 import { HostPtys } from './pty-host-client/host-ptys.js';
 import { hostPaths } from './pty-protocol/host-paths.js';
+import { FlowReports, FLOW_REFRESH_MS, FLOW_STALE_MS } from './cluster/flow-reports.js';
+import { tapOutput } from './socket/output-tap.js';
+import { FlowControl, FLOW_MAX_LAG_BYTES, FLOW_WINDOW_BYTES } from './terminals/flow-control.js';
+import { FlowGate } from './terminals/flow-gate.js';
 import { PtyRouter } from './terminals/pty-router.js';
 import { TerminalService } from './terminals/terminal-service.js';
 
@@ -136,7 +140,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
   );
 
   const finish = (id: string, code: number | null, signal: number | null, reason: ExitReason) =>
-    service!.finish(id, code, signal, reason).catch((err: unknown) => logger.error({ err, terminalId: id }, 'recording the end failed'));
+    (flowGate.forget(id), service!.finish(id, code, signal, reason)).catch((err: unknown) => logger.error({ err, terminalId: id }, 'recording the end failed'));
   // The ptys run in this instance's pty host process, so they outlive this process.
   const ptys = new HostPtys({
     paths: hostPaths(config),
@@ -147,12 +151,37 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     onOutput: (terminalId, offset, data) => sink.toTerminal(terminalId, 'terminal:output', { terminalId, data, offset }),
     onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
   });
+  // Flow control: credits of this instance's devices (FlowControl, fed by the output as
+  // it goes out and by the devices' acks); the pause of this instance's ptys (FlowGate).
+  const flowGate = new FlowGate({ serverId, staleMs: FLOW_STALE_MS, setPaused: (id, paused) => ptys.setFlowPaused(id, paused) });
+  const flowReports = new FlowReports({
+    serverId,
+    gate: flowGate,
+    send: channel && ((owner, id, state) => channel.reportFlow(owner, id, state)),
+    refreshMs: FLOW_REFRESH_MS,
+    logger,
+  });
+  const flow = new FlowControl({
+    windowBytes: FLOW_WINDOW_BYTES,
+    maxLagBytes: FLOW_MAX_LAG_BYTES,
+    onState: (id, owner, state) => flowReports.report(id, owner, state),
+    onStream: (socketId, terminalId, streaming, end) => {
+      if (!streaming) return sink.leave(socketId, terminalId);
+      sink.join(socketId, terminalId);
+      // Where the output stands: a device that missed some sees the gap and re-syncs.
+      sink.toSocket(socketId, 'terminal:output', { terminalId, data: '', offset: end });
+    },
+  });
+  tapOutput(io, (id, end) => flow.output(id, end));
+  flowReports.start(flow);
+  closers.add('flow control', () => flowReports.stop());
   const router: PtyRouter = new PtyRouter(
     serverId,
     ptys,
     {
       resize: (id, socketId, cols, rows) => service!.applyResize(id, socketId, cols, rows),
       endOrphan: (id, reason) => finish(id, null, null, reason),
+      flow: (id, from, state) => flowReports.receive(id, from, state),
     },
     channel && meteredOwnerOps(channel, metrics),
   );
@@ -169,6 +198,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     sink,
     owner: router,
     ptys,
+    flow,
     logger,
   });
   const core = service;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { encodeFrame, FrameDecoder, FrameType, type Frame } from '../pty-protocol/frames.js';
 import { PTY_PROTOCOL_VERSION, toHostSchema, type FromHost, type HostExit, type ToHost } from '../pty-protocol/messages.js';
+import { InputQueueFullError } from './input-queue.js';
 import { PtyTable } from './pty-table.js';
 
 export interface HostServerOptions {
@@ -26,6 +27,8 @@ export interface HostServerOptions {
 
 /** Output queued to the web server beyond this pauses every pty until it drains. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/** Input waiting for one pty to take it, at most (a paste into a program that does not read). */
+const MAX_QUEUED_INPUT_BYTES = 512 * 1024;
 /** Exits remembered while no web server is attached. */
 const MAX_REMEMBERED_EXITS = 10_000;
 /** A client must say hello this soon after connecting. */
@@ -45,6 +48,7 @@ export class PtyHostServer {
     this.table = new PtyTable({
       hostEnv: o.hostEnv,
       replayChars: o.replayChars,
+      maxQueuedInputBytes: MAX_QUEUED_INPUT_BYTES,
       killGraceMs: o.killGraceMs,
       onOutput: (id, offset, data) => this.sendOutput(id, offset, data),
       onExit: (exit) => this.onExit(exit),
@@ -109,6 +113,7 @@ export class PtyHostServer {
       if (socket !== this.attached) return;
       this.attached = null;
       this.table.setPaused(false);
+      this.table.clearFlowPauses();
       this.o.logger.info({ terminals: this.table.size }, 'web server detached; terminals keep running');
       this.scheduleIdleExit();
     });
@@ -157,7 +162,12 @@ export class PtyHostServer {
 
   private onFrame(socket: net.Socket, role: 'server' | 'control', frame: Frame): void {
     if (frame.type === FrameType.Input && role === 'server') {
-      this.table.write(frame.terminalId, frame.payload.toString('utf8'));
+      // Answered once the pty has taken all of it (seq 0: nobody waits for an answer).
+      this.table.write(frame.terminalId, Buffer.from(frame.payload)).then(
+        () => frame.seq && this.reply(socket, frame.seq, { t: 'ok' }),
+        (err: Error) =>
+          frame.seq && this.reply(socket, frame.seq, err instanceof InputQueueFullError ? { t: 'busy', message: err.message } : { t: 'error', message: err.message }),
+      );
       return;
     }
     const msg = frame.type === FrameType.Control ? this.parse(frame) : null;
@@ -195,6 +205,9 @@ export class PtyHostServer {
         return this.reply(socket, seq, { t: 'ok' });
       case 'kill':
         this.table.kill(msg.id, msg.signal);
+        return this.reply(socket, seq, { t: 'ok' });
+      case 'flow':
+        this.table.setFlowPaused(msg.id, msg.paused);
         return this.reply(socket, seq, { t: 'ok' });
       case 'replay': {
         const replay = this.table.replay(msg.id);

@@ -11,6 +11,8 @@ export interface PtyTableOptions {
   /** The host's own environment: only its allowlisted variables reach a shell. */
   hostEnv: NodeJS.ProcessEnv;
   replayChars: number;
+  /** Input waiting for one pty to take it, at most (bytes); more is refused. */
+  maxQueuedInputBytes: number;
   /** How long a pty (and then what is left of its session) may take to exit after SIGHUP before SIGKILL. */
   killGraceMs: number;
   onOutput: (terminalId: string, offset: number, data: string) => void;
@@ -32,6 +34,8 @@ interface Entry {
   shell: string;
   /** The shell has exited and nothing of its session is left. */
   exited: Promise<void>;
+  /** Flow control: every device of the terminal is out of credit. */
+  flowPaused: boolean;
 }
 
 export class PtyTable {
@@ -45,7 +49,7 @@ export class PtyTable {
     let resolveExited!: () => void;
     const exited = new Promise<void>((r) => (resolveExited = r));
     const pty = new PtyProcess(
-      { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: shellEnvironment(this.o.hostEnv, hostAccount(this.o.hostEnv, req.shell)), replayChars: this.o.replayChars },
+      { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: shellEnvironment(this.o.hostEnv, hostAccount(this.o.hostEnv, req.shell)), replayChars: this.o.replayChars, maxQueuedInputBytes: this.o.maxQueuedInputBytes },
       (data, offset) => this.o.onOutput(req.id, offset, data),
       (exit) => {
         this.ptys.delete(req.id);
@@ -58,7 +62,7 @@ export class PtyTable {
     );
     const pid = pty.pid;
     if (this.paused) pty.pause();
-    this.ptys.set(req.id, { pty, shell: req.shell, exited });
+    this.ptys.set(req.id, { pty, shell: req.shell, exited, flowPaused: false });
     return pid;
   }
 
@@ -74,8 +78,11 @@ export class PtyTable {
     return [...this.ptys].map(([id, e]) => ({ id, pid: e.pty.pid, end: e.pty.end }));
   }
 
-  write(id: string, data: string): void {
-    this.ptys.get(id)?.pty.write(data);
+  /** Resolves once the pty has taken all of it (see InputQueue). */
+  write(id: string, data: Buffer): Promise<void> {
+    const entry = this.ptys.get(id);
+    if (!entry) return Promise.reject(new Error(`terminal ${id} has ended`));
+    return entry.pty.write(data);
   }
 
   resize(id: string, cols: number, rows: number): void {
@@ -120,9 +127,28 @@ export class PtyTable {
   setPaused(paused: boolean): void {
     if (this.paused === paused) return;
     this.paused = paused;
-    for (const { pty } of this.ptys.values()) {
-      if (paused) pty.pause();
-      else pty.resume();
+    for (const entry of this.ptys.values()) this.apply(entry);
+  }
+
+  /** Flow control for one terminal: every device of it is out of credit (or not any more). */
+  setFlowPaused(id: string, paused: boolean): void {
+    const entry = this.ptys.get(id);
+    if (!entry || entry.flowPaused === paused) return;
+    entry.flowPaused = paused;
+    this.apply(entry);
+  }
+
+  /** No web server: no devices, so no terminal waits for one. */
+  clearFlowPauses(): void {
+    for (const entry of this.ptys.values()) {
+      if (!entry.flowPaused) continue;
+      entry.flowPaused = false;
+      this.apply(entry);
     }
+  }
+
+  private apply(entry: Entry): void {
+    if (this.paused || entry.flowPaused) entry.pty.pause();
+    else entry.pty.resume();
   }
 }

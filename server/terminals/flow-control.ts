@@ -22,6 +22,15 @@
 
 export type FlowState = 'flowing' | 'blocked';
 
+/**
+ * The window bounds what a device still has to render when the pty is paused: at 2 MB/s,
+ * 256 KiB is about 130 ms, so Ctrl-C shows within a few hundred ms however much a
+ * program prints. A device too far behind (a fast one keeps the pty running) leaves the
+ * stream at 1 MiB: at most that much queues up for it.
+ */
+export const FLOW_WINDOW_BYTES = 256 * 1024;
+export const FLOW_MAX_LAG_BYTES = 1024 * 1024;
+
 export interface FlowControlOptions {
   /** Output a device may have un-acknowledged before it is out of credit. */
   windowBytes: number;
@@ -30,8 +39,9 @@ export interface FlowControlOptions {
   /** This instance's state for a terminal changed. `ownerId`: the instance that runs its pty. */
   onState(terminalId: string, ownerId: string, state: FlowState | null): void;
   /**
-   * A device leaves (`streaming` false) or rejoins the terminal's output stream. On
-   * rejoining, `end` is where the output stands: the device is behind and re-syncs.
+   * A device leaves (`streaming` false; `end`: what it was sent) or rejoins the terminal's
+   * output stream. On rejoining, `end` is where the output stands now: a device that
+   * missed output re-syncs from the replay.
    */
   onStream(socketId: string, terminalId: string, streaming: boolean, end: number): void;
 }
@@ -85,12 +95,15 @@ export class FlowControl {
   output(terminalId: string, end: number): void {
     const t = this.terminals.get(terminalId);
     if (!t || end <= t.end) return;
+    // Called as the output goes out: a device taken out of the stream now does not get
+    // it, so it was sent what came before.
+    const before = t.end;
     t.end = end;
     for (const [socketId, d] of t.devices) {
       if (d.acks && d.streaming && end - d.acked > this.o.maxLagBytes) {
         d.streaming = false;
-        d.sentEnd = end;
-        this.o.onStream(socketId, terminalId, false, end);
+        d.sentEnd = before;
+        this.o.onStream(socketId, terminalId, false, before);
       }
     }
     this.update(terminalId, t);

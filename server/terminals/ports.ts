@@ -6,6 +6,8 @@ import type { TerminalSessionRecord } from '../sessions/types.js';
 /** Delivers events to devices. Room broadcasts reach devices on every instance. */
 export interface EventSink {
   toTerminal<E extends keyof ServerToClientEvents>(terminalId: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
+  /** One socket held by this instance. */
+  toSocket<E extends keyof ServerToClientEvents>(socketId: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
   /** Every socket of a user, on every instance, except one. */
   toUser<E extends keyof ServerToClientEvents>(userId: string, except: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
   /** Put a socket held by this instance into a terminal's room. */
@@ -50,7 +52,9 @@ export type OwnerOp =
   | { op: 'resize'; terminalId: string; socketId: string; cols: number; rows: number }
   | { op: 'replay'; terminalId: string }
   | { op: 'status'; terminalId: string }
-  | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
+  | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' }
+  /** Flow control: another instance's devices of a terminal this one owns. */
+  | { op: 'flow'; terminalId: string; serverId: string; state: 'flowing' | 'blocked' | 'none' };
 
 /** How a pty exited. */
 export interface PtyExit {
@@ -68,8 +72,14 @@ export interface InstancePtys {
   has(terminalId: string): boolean;
   ids(): string[];
   readonly size: number;
-  /** Throws terminal_ended when the pty is gone. */
-  input(terminalId: string, data: string): void;
+  /**
+   * Resolves once the pty has taken all of it (a program that does not read holds it up).
+   * Throws terminal_ended when the pty is gone, busy (nothing taken) when too much input
+   * already waits for it.
+   */
+  input(terminalId: string, data: string): Promise<void>;
+  /** Flow control: stop (true) or resume reading the pty's output. */
+  setFlowPaused(terminalId: string, paused: boolean): void;
   /** Throws terminal_ended when the pty is gone. */
   resize(terminalId: string, cols: number, rows: number): void;
   replay(terminalId: string): Promise<Replay>;
