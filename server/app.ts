@@ -153,7 +153,12 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
   });
   // Flow control: credits of this instance's devices (FlowControl, fed by the output as
   // it goes out and by the devices' acks); the pause of this instance's ptys (FlowGate).
-  const flowGate = new FlowGate({ serverId, staleMs: FLOW_STALE_MS, setPaused: (id, paused) => ptys.setFlowPaused(id, paused) });
+  const flowGate = new FlowGate({
+    serverId,
+    staleMs: FLOW_STALE_MS,
+    localLimit: (id) => flow.limit(id),
+    setLimit: (id, limit) => ptys.setFlowLimit(id, limit),
+  });
   const flowReports = new FlowReports({
     serverId,
     gate: flowGate,
@@ -165,6 +170,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     windowBytes: FLOW_WINDOW_BYTES,
     maxLagBytes: FLOW_MAX_LAG_BYTES,
     onState: (id, owner, state) => flowReports.report(id, owner, state),
+    onCredit: (id, owner) => flowReports.credit(id, owner),
     onStream: (socketId, terminalId, streaming, end) => {
       if (!streaming) return sink.leave(socketId, terminalId);
       sink.join(socketId, terminalId);

@@ -1,6 +1,7 @@
-// Carries flow-control states (flow-control.ts) to the owner of each terminal (flow-gate.ts):
-// this instance's own terminals directly, the others' over the cluster channel, on change,
-// and repeated every `refreshMs` so the owner can drop reports that stop coming.
+// Carries flow control (flow-control.ts) to the owner of each terminal (flow-gate.ts): for
+// this instance's own terminals, that its devices' credit changed (the gate reads their
+// limit); for other instances' terminals, their state over the cluster channel, on change,
+// repeated every `refreshMs` so the owner can drop reports that stop coming.
 import type { Logger } from '../log/logger.js';
 import type { FlowControl, FlowState } from '../terminals/flow-control.js';
 import type { FlowGate } from '../terminals/flow-gate.js';
@@ -23,12 +24,17 @@ export class FlowReports {
 
   constructor(private readonly o: FlowReportsOptions) {}
 
-  /** FlowControl's onState. */
+  /** FlowControl's onState: other instances' terminals are told (the owner pulls its own limits). */
   report(terminalId: string, owner: string, state: FlowState | null): void {
-    if (owner === this.o.serverId) return this.o.gate.report(terminalId, owner, state);
+    if (owner === this.o.serverId) return;
     this.o
       .send?.(owner, terminalId, state ?? 'none')
       .catch((err: unknown) => this.o.logger.debug({ err, terminalId, owner }, 'flow-control report not delivered; repeated later'));
+  }
+
+  /** FlowControl's onCredit. */
+  credit(terminalId: string, owner: string): void {
+    if (owner === this.o.serverId) this.o.gate.localChanged(terminalId);
   }
 
   /** A report from another instance (owner RPC). */

@@ -7,6 +7,8 @@ import { fromHostSchema, PTY_PROTOCOL_VERSION, type FromHost, type HostExit, typ
 
 export interface HostEvents {
   onOutput(terminalId: string, offset: number, data: string): void;
+  /** The host stopped (or resumed) reading a pty for flow control. */
+  onFlowPaused(terminalId: string, paused: boolean): void;
   /** `shutdown`: ended because the host is stopping (`npm run host:stop`). */
   onExit(exit: HostExit, shutdown: boolean): void;
   /** The connection is gone (the host exited or crashed, or close() was called). */
@@ -130,6 +132,11 @@ export class HostConnection {
     });
   }
 
+  /** A control message that is not answered. */
+  tell(msg: ToHost): void {
+    if (!this.closed) this.send(0, msg);
+  }
+
   /** A control request; resolves on `ok`, rejects on `error` or timeout. */
   async call(msg: ToHost, timeoutMs = this.timeoutMs): Promise<FromHost> {
     const answer = await this.request(msg, timeoutMs);
@@ -197,6 +204,7 @@ export class HostConnection {
     if (frame.type !== FrameType.Control) return;
     const msg = this.parse(frame);
     if (msg.t === 'exit') this.events?.onExit({ id: msg.id, exitCode: msg.exitCode, signal: msg.signal }, msg.shutdown);
+    else if (msg.t === 'flow') this.events?.onFlowPaused(msg.id, msg.paused);
   }
 
   private parse(frame: Frame): FromHost {

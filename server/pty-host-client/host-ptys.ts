@@ -36,7 +36,7 @@ interface Entry {
   reason: ExitReason | null;
   /** Input bytes sent to the host and not yet taken. */
   inputInFlight: number;
-  /** Flow control: the host was asked to stop reading the pty. */
+  /** Flow control: the host stopped reading the pty (it said so). */
   flowPaused: boolean;
   ended: Promise<void>;
   resolveEnded: () => void;
@@ -63,6 +63,10 @@ export class HostPtys implements InstancePtys {
     conn.listen({
       onOutput: (id, offset, data) => this.o.onOutput(id, offset, data),
       onExit: (exit, shutdown) => this.onExit(exit, shutdown),
+      onFlowPaused: (id, paused) => {
+        const entry = this.entries.get(id);
+        if (entry) entry.flowPaused = paused;
+      },
       onClose: () => this.onClose(conn),
     });
     this.conn = conn;
@@ -124,13 +128,8 @@ export class HostPtys implements InstancePtys {
     }
   }
 
-  setFlowPaused(terminalId: string, paused: boolean): void {
-    const entry = this.entries.get(terminalId);
-    if (!entry || entry.flowPaused === paused) return;
-    entry.flowPaused = paused;
-    this.conn
-      ?.call({ t: 'flow', id: terminalId, paused })
-      .catch((err: unknown) => this.o.logger.warn({ err, terminalId, paused }, 'pty host did not apply flow control'));
+  setFlowLimit(terminalId: string, limit: number | null): void {
+    if (this.entries.has(terminalId)) this.conn?.tell({ t: 'flow', id: terminalId, limit });
   }
 
   resize(terminalId: string, cols: number, rows: number): void {

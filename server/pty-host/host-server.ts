@@ -51,6 +51,7 @@ export class PtyHostServer {
       maxQueuedInputBytes: MAX_QUEUED_INPUT_BYTES,
       killGraceMs: o.killGraceMs,
       onOutput: (id, offset, data) => this.sendOutput(id, offset, data),
+      onFlowPaused: (id, paused) => this.attached && this.reply(this.attached, 0, { t: 'flow', id, paused }),
       onExit: (exit) => this.onExit(exit),
       onReapError: (id, err) => o.logger.error({ err, terminalId: id }, 'ending what was left of a session failed'),
     });
@@ -113,7 +114,7 @@ export class PtyHostServer {
       if (socket !== this.attached) return;
       this.attached = null;
       this.table.setPaused(false);
-      this.table.clearFlowPauses();
+      this.table.clearFlowLimits();
       this.o.logger.info({ terminals: this.table.size }, 'web server detached; terminals keep running');
       this.scheduleIdleExit();
     });
@@ -207,8 +208,7 @@ export class PtyHostServer {
         this.table.kill(msg.id, msg.signal);
         return this.reply(socket, seq, { t: 'ok' });
       case 'flow':
-        this.table.setFlowPaused(msg.id, msg.paused);
-        return this.reply(socket, seq, { t: 'ok' });
+        return this.table.setFlowLimit(msg.id, msg.limit); // not answered: sent often
       case 'replay': {
         const replay = this.table.replay(msg.id);
         if (!replay) return this.reply(socket, seq, { t: 'error', message: `terminal ${msg.id} has ended` });

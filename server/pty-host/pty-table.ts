@@ -16,6 +16,8 @@ export interface PtyTableOptions {
   /** How long a pty (and then what is left of its session) may take to exit after SIGHUP before SIGKILL. */
   killGraceMs: number;
   onOutput: (terminalId: string, offset: number, data: string) => void;
+  /** Flow control stopped (true) or resumed reading a pty. */
+  onFlowPaused: (terminalId: string, paused: boolean) => void;
   onExit: (exit: HostExit) => void;
   /** Ending what was left of a session failed (reading /proc). */
   onReapError: (id: string, err: unknown) => void;
@@ -34,7 +36,9 @@ interface Entry {
   shell: string;
   /** The shell has exited and nothing of its session is left. */
   exited: Promise<void>;
-  /** Flow control: every device of the terminal is out of credit. */
+  /** Flow control: stop reading once the output reaches this offset (null: no limit). */
+  flowLimit: number | null;
+  /** Stopped at the limit. */
   flowPaused: boolean;
 }
 
@@ -50,7 +54,10 @@ export class PtyTable {
     const exited = new Promise<void>((r) => (resolveExited = r));
     const pty = new PtyProcess(
       { shell: req.shell, cwd: req.cwd, cols: req.cols, rows: req.rows, env: shellEnvironment(this.o.hostEnv, hostAccount(this.o.hostEnv, req.shell)), replayChars: this.o.replayChars, maxQueuedInputBytes: this.o.maxQueuedInputBytes },
-      (data, offset) => this.o.onOutput(req.id, offset, data),
+      (data, offset) => {
+        this.o.onOutput(req.id, offset, data);
+        this.checkLimit(req.id);
+      },
       (exit) => {
         this.ptys.delete(req.id);
         this.o.onExit({ id: req.id, ...exit });
@@ -62,7 +69,7 @@ export class PtyTable {
     );
     const pid = pty.pid;
     if (this.paused) pty.pause();
-    this.ptys.set(req.id, { pty, shell: req.shell, exited, flowPaused: false });
+    this.ptys.set(req.id, { pty, shell: req.shell, exited, flowLimit: null, flowPaused: false });
     return pid;
   }
 
@@ -130,21 +137,27 @@ export class PtyTable {
     for (const entry of this.ptys.values()) this.apply(entry);
   }
 
-  /** Flow control for one terminal: every device of it is out of credit (or not any more). */
-  setFlowPaused(id: string, paused: boolean): void {
+  /** Flow control for one terminal: read its output up to `limit` (null: no limit). */
+  setFlowLimit(id: string, limit: number | null): void {
     const entry = this.ptys.get(id);
-    if (!entry || entry.flowPaused === paused) return;
-    entry.flowPaused = paused;
-    this.apply(entry);
+    if (!entry) return;
+    entry.flowLimit = limit;
+    this.checkLimit(id);
   }
 
   /** No web server: no devices, so no terminal waits for one. */
-  clearFlowPauses(): void {
-    for (const entry of this.ptys.values()) {
-      if (!entry.flowPaused) continue;
-      entry.flowPaused = false;
-      this.apply(entry);
-    }
+  clearFlowLimits(): void {
+    for (const id of this.ptys.keys()) this.setFlowLimit(id, null);
+  }
+
+  private checkLimit(id: string): void {
+    const entry = this.ptys.get(id);
+    if (!entry) return;
+    const paused = entry.flowLimit !== null && entry.pty.end >= entry.flowLimit;
+    if (paused === entry.flowPaused) return;
+    entry.flowPaused = paused;
+    this.apply(entry);
+    this.o.onFlowPaused(id, paused);
   }
 
   private apply(entry: Entry): void {

@@ -27,8 +27,12 @@ export const toHostSchema = z.discriminatedUnion('t', [
   /** What runs in the pty now (answered with `status`). */
   z.object({ t: z.literal('status'), id }),
   z.object({ t: z.literal('kill'), id, signal: z.enum(['SIGHUP', 'SIGKILL']) }),
-  /** Flow control: stop (or resume) reading the pty; every device of it is out of credit. */
-  z.object({ t: z.literal('flow'), id, paused: z.boolean() }),
+  /**
+   * Flow control: stop reading the pty once its output reaches `limit` (the devices have
+   * no credit beyond); null: no limit. Not answered; the host says `flow` when it pauses
+   * or resumes.
+   */
+  z.object({ t: z.literal('flow'), id, limit: z.number().int().min(0).nullable() }),
   /** End every terminal, then exit (`npm run host:stop`). */
   z.object({ t: z.literal('stop') }),
 ]);
@@ -56,6 +60,8 @@ export const fromHostSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('ok') }),
   z.object({ t: z.literal('status'), foreground: z.string().nullable(), shellIdle: z.boolean() }),
   z.object({ t: z.literal('error'), message: z.string() }),
+  /** Unasked: the host stopped (or resumed) reading a pty for flow control. */
+  z.object({ t: z.literal('flow'), id, paused: z.boolean() }),
   /** Answer to an INPUT frame that does not fit in the terminal's input queue (none of it was taken). */
   z.object({ t: z.literal('busy'), message: z.string() }),
   /** A terminal's shell exited; `shutdown` when the host ended it because it is stopping. */

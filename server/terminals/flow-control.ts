@@ -10,8 +10,9 @@
 //   blocked  every device here is out of credit
 //   null     no device here
 //
-// The terminal's owner combines the states of every instance (FlowGate) and pauses the
-// pty while all are blocked. A device that falls further behind than `maxLagBytes` (a
+// The terminal's owner combines the states of other instances with the exact limit of its
+// own devices (limit(): how far the output may go) and has its pty host stop reading the
+// pty there (FlowGate). A device that falls further behind than `maxLagBytes` (a
 // fast device keeps the pty running) is taken out of the terminal's output stream, so
 // nothing more queues up for it; once it has acknowledged everything it was sent, it is
 // put back and told where the output stands, and re-syncs from the replay.
@@ -38,6 +39,8 @@ export interface FlowControlOptions {
   maxLagBytes: number;
   /** This instance's state for a terminal changed. `ownerId`: the instance that runs its pty. */
   onState(terminalId: string, ownerId: string, state: FlowState | null): void;
+  /** limit() of a terminal may have changed (a device attached, left or acknowledged). */
+  onCredit(terminalId: string, ownerId: string): void;
   /**
    * A device leaves (`streaming` false; `end`: what it was sent) or rejoins the terminal's
    * output stream. On rejoining, `end` is where the output stands now: a device that
@@ -106,7 +109,7 @@ export class FlowControl {
         this.o.onStream(socketId, terminalId, false, before);
       }
     }
-    this.update(terminalId, t);
+    this.update(terminalId, t, false);
   }
 
   /** A device rendered the output up to `offset`. False when it is not attached here. */
@@ -123,6 +126,19 @@ export class FlowControl {
     }
     this.update(terminalId, t);
     return true;
+  }
+
+  /**
+   * How far the terminal's output may go for this instance's devices: the furthest any of
+   * them may receive (its acknowledged offset plus the window); Infinity when one does not
+   * take part; null when there is none.
+   */
+  limit(terminalId: string): number | null {
+    const t = this.terminals.get(terminalId);
+    if (!t || t.devices.size === 0) return null;
+    let limit = -Infinity;
+    for (const d of t.devices.values()) limit = Math.max(limit, d.acks ? d.acked + this.o.windowBytes : Infinity);
+    return limit;
   }
 
   state(terminalId: string): FlowState | null {
@@ -146,7 +162,13 @@ export class FlowControl {
     return d.streaming && t.end - d.acked < this.o.windowBytes;
   }
 
-  private update(terminalId: string, t: TerminalFlow): void {
+  private update(terminalId: string, t: TerminalFlow, credit = true): void {
+    if (t.devices.size === 0) this.terminals.delete(terminalId);
+    if (credit) this.o.onCredit(terminalId, t.ownerId);
+    this.updateState(terminalId, t);
+  }
+
+  private updateState(terminalId: string, t: TerminalFlow): void {
     let state: FlowState | null = null;
     for (const d of t.devices.values()) {
       if (this.hasCredit(t, d)) {
@@ -155,7 +177,6 @@ export class FlowControl {
       }
       state = 'blocked';
     }
-    if (t.devices.size === 0) this.terminals.delete(terminalId);
     if (state === t.state) return;
     t.state = state;
     this.o.onState(terminalId, t.ownerId, state);

@@ -78,8 +78,8 @@ export interface InstancePtys {
    * already waits for it.
    */
   input(terminalId: string, data: string): Promise<void>;
-  /** Flow control: stop (true) or resume reading the pty's output. */
-  setFlowPaused(terminalId: string, paused: boolean): void;
+  /** Flow control: read the pty's output up to `limit` (an output offset; null: no limit). */
+  setFlowLimit(terminalId: string, limit: number | null): void;
   /** Throws terminal_ended when the pty is gone. */
   resize(terminalId: string, cols: number, rows: number): void;
   replay(terminalId: string): Promise<Replay>;

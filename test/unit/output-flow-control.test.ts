@@ -10,6 +10,7 @@ function flow(windowBytes = 100, maxLagBytes = 400) {
     maxLagBytes,
     onState: (t, _owner, s) => states.push([t, s]),
     onStream: (socket, _t, streaming, end) => streams.push([socket, streaming, end]),
+    onCredit: () => undefined,
   });
   return { fc, states, streams };
 }
@@ -77,6 +78,23 @@ describe('FlowControl', () => {
     expect(fc.lag('t', 'slow')).toBe(0);
   });
 
+  it("gives the furthest any device here may receive as the pty's limit", () => {
+    const { fc } = flow(100, 400);
+    expect(fc.limit('t')).toBeNull();
+    fc.attach('t', 'o', 'a', true, 1000);
+    fc.attach('t', 'o', 'b', true, 1000);
+    fc.output('t', 1080);
+    fc.ack('t', 'a', 1050);
+    expect(fc.limit('t')).toBe(1150);
+    fc.attach('t', 'o', 'old', false, 1080);
+    expect(fc.limit('t')).toBe(Infinity);
+    fc.detach('t', 'old');
+    fc.detach('t', 'a');
+    expect(fc.limit('t')).toBe(1100);
+    fc.detach('t', 'b');
+    expect(fc.limit('t')).toBeNull();
+  });
+
   it('keeps terminals apart and lists what to repeat', () => {
     const { fc } = flow();
     fc.attach('a', 'o1', 's', true, 0);
@@ -95,42 +113,50 @@ describe('FlowControl', () => {
 describe('FlowGate', () => {
   function gate() {
     let now = 0;
-    const calls: Array<[string, boolean]> = [];
-    const g = new FlowGate({ serverId: 'me', staleMs: 1000, setPaused: (t, p) => calls.push([t, p]), now: () => now });
-    return { g, calls, advance: (ms: number) => (now += ms) };
+    const local = new Map<string, number | null>();
+    const calls: Array<[string, number | null]> = [];
+    const g = new FlowGate({
+      serverId: 'me',
+      staleMs: 1000,
+      localLimit: (t) => local.get(t) ?? null,
+      setLimit: (t, l) => calls.push([t, l]),
+      now: () => now,
+    });
+    const setLocal = (t: string, l: number | null) => (local.set(t, l), g.localChanged(t));
+    return { g, calls, setLocal, advance: (ms: number) => (now += ms) };
   }
 
-  it('pauses only while every instance with devices is blocked', () => {
-    const { g, calls } = gate();
-    g.report('t', 'me', 'blocked');
-    expect(calls).toEqual([['t', true]]);
+  it("limits the pty to what this instance's devices may receive, unless another instance has a device with credit", () => {
+    const { g, calls, setLocal } = gate();
+    setLocal('t', 300);
+    setLocal('t', 300); // unchanged: not sent again
+    expect(calls).toEqual([['t', 300]]);
     g.report('t', 'other', 'flowing');
-    expect(calls.at(-1)).toEqual(['t', false]);
+    expect(g.limitOf('t')).toBeNull();
     g.report('t', 'other', 'blocked');
-    expect(g.isPaused('t')).toBe(true);
-    g.report('t', 'me', null);
-    g.report('t', 'other', null);
-    expect(g.isPaused('t')).toBe(false); // nobody watching: it runs
-    expect(calls).toEqual([['t', true], ['t', false], ['t', true], ['t', false]]);
+    expect(g.limitOf('t')).toBe(300);
+    setLocal('t', Infinity); // a device here that does not ack
+    expect(g.limitOf('t')).toBeNull();
+    setLocal('t', null); // none here, the other instance's all blocked: stop now
+    expect(g.limitOf('t')).toBe(0);
+    g.report('t', 'other', null); // nobody watching: it runs
+    expect(calls).toEqual([['t', 300], ['t', null], ['t', 300], ['t', null], ['t', 0], ['t', null]]);
   });
 
   it('drops reports of other instances that are not repeated in time', () => {
     const { g, advance } = gate();
     g.report('t', 'other', 'blocked');
-    expect(g.isPaused('t')).toBe(true);
+    expect(g.limitOf('t')).toBe(0);
     advance(600);
     g.report('t', 'other', 'blocked'); // repeated
     advance(600);
     g.sweep();
-    expect(g.isPaused('t')).toBe(true);
+    expect(g.limitOf('t')).toBe(0);
     advance(600);
     g.sweep();
-    expect(g.isPaused('t')).toBe(false);
-    g.report('u', 'me', 'blocked');
-    advance(5000);
-    g.sweep();
-    expect(g.isPaused('u')).toBe(true); // its own state is never stale
+    expect(g.limitOf('t')).toBeNull();
+    g.report('u', 'other', 'blocked');
     g.forget('u');
-    expect(g.pausedCount).toBe(0);
+    expect(g.limitOf('u')).toBeNull();
   });
 });
