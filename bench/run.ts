@@ -15,6 +15,7 @@ import { spawn as spawnPty } from 'node-pty';
 import { io as ioClient } from 'socket.io-client';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, TSX_LOADER, type TestServer } from '../test/helpers/server.js';
+import { FLOW_BENCHES, type FlowBenchEnv } from './flow.js';
 import { type BenchResult, type Check, Device, firstDifference, fmt, login, MarkedStream, passed, sleep, summarize, table } from './lib.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -468,7 +469,23 @@ const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult> }> =
   { id: 'resize-contention', fn: benchResize },
   { id: 'replay-local', fn: (c) => benchReplay(c, 'local') },
   { id: 'replay-cross', fn: (c) => benchReplay(c, 'cross') },
+  ...FLOW_BENCHES.map((b) => ({ id: b.id, fn: (c: Cluster) => b.fn(flowEnv(c)) })),
 ];
+
+/** What the flow benchmarks (flow.ts) need: instance A, its processes, devices on it. */
+function flowEnv(c: Cluster): FlowBenchEnv {
+  return {
+    url: c.a.url,
+    token: c.tokenA,
+    serverPid: c.a.process.pid!,
+    hostPid: () => c.a.hostPid(),
+    device: async (name, opts) => {
+      const d = await Device.open(c.a.url, c.tokenA, name, opts?.outputAcks ? { outputAcks: true } : {});
+      c.devices.push(d);
+      return d;
+    },
+  };
+}
 
 async function main(): Promise<number> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
