@@ -172,6 +172,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     onState: (id, owner, state) => flowReports.report(id, owner, state),
     onCredit: (id, owner) => flowReports.credit(id, owner),
     onStream: (socketId, terminalId, streaming, end) => {
+      logger.debug({ socketId, terminalId, streaming, end }, streaming ? 'flow control: device back in the output stream' : 'flow control: device too far behind; out of the output stream');
       if (!streaming) return sink.leave(socketId, terminalId);
       sink.join(socketId, terminalId);
       // Where the output stands: a device that missed some sees the gap and re-syncs.

@@ -27,6 +27,7 @@ export class FlowReports {
   /** FlowControl's onState: other instances' terminals are told (the owner pulls its own limits). */
   report(terminalId: string, owner: string, state: FlowState | null): void {
     if (owner === this.o.serverId) return;
+    this.o.logger.debug({ terminalId, owner, state }, 'flow-control state sent to the owner');
     this.o
       .send?.(owner, terminalId, state ?? 'none')
       .catch((err: unknown) => this.o.logger.debug({ err, terminalId, owner }, 'flow-control report not delivered; repeated later'));
@@ -39,6 +40,7 @@ export class FlowReports {
 
   /** A report from another instance (owner RPC). */
   receive(terminalId: string, from: string, state: FlowState | 'none'): void {
+    this.o.logger.debug({ terminalId, from, state }, 'flow-control state received');
     this.o.gate.report(terminalId, from, state === 'none' ? null : state);
   }
 

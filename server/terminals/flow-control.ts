@@ -103,7 +103,9 @@ export class FlowControl {
     const before = t.end;
     t.end = end;
     for (const [socketId, d] of t.devices) {
-      if (d.acks && d.streaming && end - d.acked > this.o.maxLagBytes) {
+      // A device that has acknowledged all it was sent stays: nothing would bring it back
+      // (the jump is output it missed, e.g. between instances: it sees the gap and re-syncs).
+      if (d.acks && d.streaming && end - d.acked > this.o.maxLagBytes && d.acked < before) {
         d.streaming = false;
         d.sentEnd = before;
         this.o.onStream(socketId, terminalId, false, before);

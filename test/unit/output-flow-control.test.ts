@@ -95,6 +95,18 @@ describe('FlowControl', () => {
     expect(fc.limit('t')).toBeNull();
   });
 
+  it('keeps a device that has acknowledged everything in the stream when the output jumps (it missed some and re-syncs)', () => {
+    const { fc, streams } = flow(100, 400);
+    fc.attach('t', 'o', 's', true, 0);
+    fc.output('t', 50);
+    fc.ack('t', 's', 50);
+    fc.output('t', 5000); // e.g. a re-sync marker after missed broadcasts
+    expect(streams).toEqual([]);
+    expect(fc.state('t')).toBe('blocked');
+    fc.ack('t', 's', 5000);
+    expect(fc.state('t')).toBe('flowing');
+  });
+
   it('keeps terminals apart and lists what to repeat', () => {
     const { fc } = flow();
     fc.attach('a', 'o1', 's', true, 0);
