@@ -121,8 +121,8 @@ export class HostPtys implements InstancePtys {
       await conn.input(terminalId, data);
     } catch (err) {
       if (err instanceof HostBusyError) throw inputBusy(err.message);
-      if (!this.entries.has(terminalId)) throw ended(terminalId);
-      throw err;
+      // Anything else means the pty is gone (exited, or the host went away): not taken.
+      throw ended(terminalId);
     } finally {
       entry.inputInFlight -= bytes;
     }
