@@ -30,12 +30,13 @@ export class Device {
     });
   }
 
-  static open(baseUrl: string, token: string, name: string): Promise<Device> {
+  /** `auth`: more handshake fields (e.g. `outputAcks: true` for flow control). */
+  static open(baseUrl: string, token: string, name: string, auth: Record<string, unknown> = {}): Promise<Device> {
     const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(baseUrl, {
       transports: ['websocket'],
       reconnection: false,
       forceNew: true,
-      auth: { token, deviceId: `bench-${randomUUID().slice(0, 8)}`, deviceName: name },
+      auth: { ...auth, token, deviceId: `bench-${randomUUID().slice(0, 8)}`, deviceName: name },
     });
     return new Promise((resolve, reject) => {
       socket.once('connect', () => resolve(new Device(socket, name)));

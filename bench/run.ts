@@ -18,6 +18,7 @@ import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, TSX_LOADER, type TestServer } from '../test/helpers/server.js';
 import { HARDENING_BENCHES } from './hardening.js';
 import { outputFrameParser } from './output-frame-parser.js';
+import { FLOW_BENCHES, type FlowBenchEnv } from './flow.js';
 import { type BenchResult, type Check, Device, firstDifference, fmt, login, MarkedStream, passed, sleep, summarize, table } from './lib.js';
 import { runLoad } from './load.js';
 import { MEMORY_BENCHES, MEMORY_TARGETS } from './memory.js';
@@ -564,7 +565,23 @@ const BENCHES: Array<{ id: string; fn: (c: Cluster) => Promise<BenchResult>; sta
   ...HARDENING_BENCHES,
   // Memory: each starts its own instance from the build (bench/memory.ts).
   ...MEMORY_BENCHES.map((b) => ({ id: b.id, fn: () => b.run(), standalone: true })),
+  ...FLOW_BENCHES.map((b) => ({ id: b.id, fn: (c: Cluster) => b.fn(flowEnv(c)) })),
 ];
+
+/** What the flow benchmarks (flow.ts) need: instance A, its processes, devices on it. */
+function flowEnv(c: Cluster): FlowBenchEnv {
+  return {
+    url: c.a.url,
+    token: c.tokenA,
+    serverPid: c.a.process.pid!,
+    hostPid: () => c.a.hostPid(),
+    device: async (name, opts) => {
+      const d = await Device.open(c.a.url, c.tokenA, name, opts?.outputAcks ? { outputAcks: true } : {});
+      c.devices.push(d);
+      return d;
+    },
+  };
+}
 
 async function main(): Promise<number> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -22,7 +22,7 @@ export type ErrorCode =
   | 'rate_limited' // too many events from this socket
   | 'terminal_ended' // the terminal exists but has ended
   | 'conflict' // a concurrent change won (version mismatch)
-  | 'busy' // a lock could not be won before the deadline
+  | 'busy' // a lock could not be won before the deadline, or too much input already waits for the terminal to read it
   | 'unavailable' // owner instance or a backing service is unreachable
   | 'forbidden' // the account may not do this (account mode: it has no OS account)
   | 'internal';
@@ -76,6 +76,8 @@ export interface Replay {
 export interface CreatePayload { cols: number; rows: number; title?: string }
 export interface TerminalRef { terminalId: string }
 export interface InputPayload { terminalId: string; data: string }
+/** The device has rendered the terminal's output up to `offset` (see OutputEvent). */
+export interface AckPayload { terminalId: string; offset: number }
 export interface ResizePayload { terminalId: string; cols: number; rows: number }
 export interface RenamePayload { terminalId: string; title: string }
 export interface DeviceRenamePayload { deviceName: string }
@@ -103,6 +105,7 @@ export interface ClientToServerEvents {
   'terminal:attach': (p: TerminalRef, ack: (r: AttachReply) => void) => void;
   'terminal:detach': (p: TerminalRef, ack: (r: EmptyReply) => void) => void;
   'terminal:input': (p: InputPayload, ack: (r: EmptyReply) => void) => void;
+  'terminal:ack': (p: AckPayload, ack: (r: EmptyReply) => void) => void;
   'terminal:resize': (p: ResizePayload, ack: (r: ResizeReply) => void) => void;
   'terminal:claim': (p: TerminalRef, ack: (r: ClaimReply) => void) => void;
   'terminal:close': (p: TerminalRef, ack: (r: EmptyReply) => void) => void;
@@ -151,4 +154,9 @@ export interface HandshakeAuth {
   token: string;
   deviceId: string;
   deviceName?: string;
+  /**
+   * The device sends `terminal:ack` for the output it has rendered, and takes part in
+   * flow control: the server sends it at most a window of un-acknowledged output.
+   */
+  outputAcks?: boolean;
 }

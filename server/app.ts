@@ -42,6 +42,10 @@ import { createStateBackends } from './state.js';
 import { IdleReaper } from './terminals/idle-reaper.js';
 import { HostPtys } from './pty-host-client/host-ptys.js';
 import { hostPaths } from './pty-protocol/host-paths.js';
+import { FlowReports, FLOW_REFRESH_MS, FLOW_STALE_MS } from './cluster/flow-reports.js';
+import { tapOutput } from './socket/output-tap.js';
+import { FlowControl, FLOW_MAX_LAG_BYTES, FLOW_WINDOW_BYTES } from './terminals/flow-control.js';
+import { FlowGate } from './terminals/flow-gate.js';
 import { PtyRouter } from './terminals/pty-router.js';
 import { TerminalService } from './terminals/terminal-service.js';
 
@@ -159,7 +163,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
   );
 
   const finish = (id: string, code: number | null, signal: number | null, reason: ExitReason) =>
-    service!.finish(id, code, signal, reason).catch((err: unknown) => logger.error({ err, terminalId: id }, 'recording the end failed'));
+    (flowGate.forget(id), service!.finish(id, code, signal, reason)).catch((err: unknown) => logger.error({ err, terminalId: id }, 'recording the end failed'));
   // The ptys run in this instance's pty host process, so they outlive this process.
   const ptys = new HostPtys({
     paths: hostPaths(config),
@@ -173,12 +177,44 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
         : sink.toTerminal(terminalId, 'terminal:output', { terminalId, data, offset }),
     onEnded: (id, exit, reason) => finish(id, exit.exitCode, exit.signal, reason),
   });
+  // Flow control: credits of this instance's devices (FlowControl, fed by the output as
+  // it goes out and by the devices' acks); the pause of this instance's ptys (FlowGate).
+  const flowGate = new FlowGate({
+    serverId,
+    staleMs: FLOW_STALE_MS,
+    localLimit: (id) => flow.limit(id),
+    setLimit: (id, limit) => ptys.setFlowLimit(id, limit),
+  });
+  const flowReports = new FlowReports({
+    serverId,
+    gate: flowGate,
+    send: channel && ((owner, id, state) => channel.reportFlow(owner, id, state)),
+    refreshMs: FLOW_REFRESH_MS,
+    logger,
+  });
+  const flow = new FlowControl({
+    windowBytes: FLOW_WINDOW_BYTES,
+    maxLagBytes: FLOW_MAX_LAG_BYTES,
+    onState: (id, owner, state) => flowReports.report(id, owner, state),
+    onCredit: (id, owner) => flowReports.credit(id, owner),
+    onStream: (socketId, terminalId, streaming, end) => {
+      logger.debug({ socketId, terminalId, streaming, end }, streaming ? 'flow control: device back in the output stream' : 'flow control: device too far behind; out of the output stream');
+      if (!streaming) return sink.leave(socketId, terminalId);
+      sink.join(socketId, terminalId);
+      // Where the output stands: a device that missed some sees the gap and re-syncs.
+      sink.toSocket(socketId, 'terminal:output', { terminalId, data: '', offset: end });
+    },
+  });
+  tapOutput(io, (id, end) => flow.output(id, end));
+  flowReports.start(flow);
+  closers.add('flow control', () => flowReports.stop());
   const router: PtyRouter = new PtyRouter(
     serverId,
     ptys,
     {
       resize: (id, socketId, cols, rows) => service!.applyResize(id, socketId, cols, rows),
       endOrphan: (id, reason) => finish(id, null, null, reason),
+      flow: (id, from, state) => flowReports.receive(id, from, state),
     },
     channel && meteredOwnerOps(channel, metrics),
   );
@@ -196,6 +232,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
     owner: router,
     ptys,
     osAccountOf: config.TERMINAL_USER_MODE === 'account' ? (userId) => osAccountOf(prisma, userId) : undefined,
+    flow,
     logger,
   });
   const core = service;

@@ -174,7 +174,8 @@ export class Workspace implements ViewHost {
     parent.append(this.root);
 
     this.conn = new Connection(
-      { token: session.token, deviceId: getDeviceId(), deviceName: getDeviceName() },
+      // This client acknowledges the output it renders (flow control).
+      { token: session.token, deviceId: getDeviceId(), deviceName: getDeviceName(), outputAcks: true },
       {
         onConnect: () => void this.syncTerminals(true),
         onDisconnect: () => {
@@ -681,6 +682,11 @@ export class Workspace implements ViewHost {
     if (v.status === 'attaching') {
       setText(i.state, v.attachError ? `Cannot attach: ${v.attachError} — retrying` : this.conn.connected ? 'Attaching…' : 'Waiting for the connection…');
       return;
+    }
+
+    if (v.inputWaiting) {
+      i.state.hidden = false;
+      setText(i.state, `Input waiting: the program is not reading it yet (${v.inputWaiting} to send)`);
     }
 
     i.size.hidden = false;

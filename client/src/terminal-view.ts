@@ -22,6 +22,7 @@ import { OutputSequencer } from '../../common/output-sequencer.js';
 import type { Connection } from './connection.js';
 import { h, setData } from './dom.js';
 import { endedSentence, exitText } from './format.js';
+import { OutputAcks } from './output-acks.js';
 import { QueryAnswers } from './query-answers.js';
 import { TERMINAL_OPTIONS } from './theme.js';
 
@@ -61,6 +62,13 @@ const RESIZE_RETRIES = 3;
 /** The names the server gives new terminals ("Terminal 3"): the shell's title wins. */
 const DEFAULT_TITLE = /^Terminal \d+$/;
 const INPUT_RATE_LIMIT_RETRIES = 20;
+/**
+ * The server answers input once the program has taken it: a program that does not read
+ * (`sleep` in the foreground during a paste) holds the answer up. After this long the
+ * status bar says so; after INPUT_TIMEOUT_MS the rest of the input is given up.
+ */
+const INPUT_WAITING_AFTER_MS = 1000;
+const INPUT_TIMEOUT_MS = 5 * 60_000;
 
 export class TerminalView {
   readonly id: string;
@@ -72,6 +80,7 @@ export class TerminalView {
   readonly search = new SearchAddon();
   private readonly answers: QueryAnswers;
   private seq: OutputSequencer | null = null;
+  private readonly acks: OutputAcks;
   private disposed = false;
   /** Replays written but not yet parsed: their query answers are dropped. */
   private replaying = 0;
@@ -84,6 +93,8 @@ export class TerminalView {
   endedText = '';
   attachError = '';
   unread = false;
+  /** Input held up by a program that does not read it ("48 KiB"), or ''. */
+  inputWaiting = '';
   devices: DeviceSummary[] = [];
   deviceCount: number;
   primarySocketId: string | null = null;
@@ -140,6 +151,7 @@ export class TerminalView {
     this.starting = h('div', { class: 'term-starting', role: 'status' }, 'Starting the shell…');
     this.pane.append(this.starting);
 
+    this.acks = new OutputAcks((offset) => this.ctx.conn.request('terminal:ack', { terminalId: this.id, offset }));
     this.term = new Terminal({ ...TERMINAL_OPTIONS, fontSize: ctx.fontSize, cols: clampCols(info.cols), rows: clampRows(info.rows) });
     this.term.loadAddon(this.fitAddon);
     // Unicode 11 widths (emoji are two cells), as current shells and libcs count them.
@@ -242,8 +254,15 @@ export class TerminalView {
     // Where the screen got to: a replay starting later means output was skipped here.
     const shownUpTo = this.seq?.offset ?? null;
     // A gap in the offsets (output lost on its way here): rebuild from a fresh replay.
+    this.acks.reset();
     const seq = new OutputSequencer(
-      (data) => this.term.write(data),
+      (data) => {
+        // The sequencer has moved past `data`: its offset is where `data` ends.
+        const end = seq.offset!;
+        this.term.write(data, () => {
+          if (this.seq === seq) this.acks.renderedUpTo(end);
+        });
+      },
       () =>
         // After the current call stack: a gap can show while this attach is still applying.
         setTimeout(() => {
@@ -562,12 +581,15 @@ export class TerminalView {
       while (this.input.length > 0 && !this.disposed && this.status === 'running') {
         const chunk = takeChunk(this.input, INPUT_CHUNK);
         this.input = this.input.slice(chunk.length);
-        const r = await this.ctx.conn.request('terminal:input', { terminalId: this.id, data: chunk });
+        const waiting = setTimeout(() => this.showInputWaiting(chunk.length + this.input.length), INPUT_WAITING_AFTER_MS);
+        const r = await this.ctx.conn.request('terminal:input', { terminalId: this.id, data: chunk }, INPUT_TIMEOUT_MS);
+        clearTimeout(waiting);
         if (r.ok) {
           rateLimited = 0;
           continue;
         }
-        if (r.error.code === 'rate_limited' && rateLimited++ < INPUT_RATE_LIMIT_RETRIES) {
+        // busy: too much input already waits for the program (e.g. another device's paste).
+        if ((r.error.code === 'rate_limited' || r.error.code === 'busy') && rateLimited++ < INPUT_RATE_LIMIT_RETRIES) {
           this.input = chunk + this.input;
           await sleep(Math.min(2000, 100 * 2 ** Math.min(rateLimited, 5)));
           continue;
@@ -578,7 +600,15 @@ export class TerminalView {
       }
     } finally {
       this.sending = false;
+      this.showInputWaiting(0);
     }
+  }
+
+  private showInputWaiting(units: number): void {
+    const text = units > 0 ? `${Math.max(1, Math.round(units / 1024))} KiB` : '';
+    if (text === this.inputWaiting) return;
+    this.inputWaiting = text;
+    this.ctx.changed(this);
   }
 
   // ---- end and cleanup ---------------------------------------------------------------
@@ -613,6 +643,7 @@ export class TerminalView {
     this.attachGen++;
     clearTimeout(this.attachRetry);
     this.seq = null;
+    this.acks.dispose();
     cancelAnimationFrame(this.cursorFrame);
     this.term.dispose();
     this.pane.remove();

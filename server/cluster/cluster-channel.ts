@@ -28,6 +28,8 @@ const opSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('replay'), terminalId: id }),
   z.object({ op: z.literal('status'), terminalId: id }),
   z.object({ op: z.literal('close'), terminalId: id, reason: z.enum(['closed', 'idle']) }),
+  /** Flow control: the sender's devices of the terminal (see flow-control.ts); `none`: it has none. */
+  z.object({ op: z.literal('flow'), terminalId: id, serverId: id, state: z.enum(['flowing', 'blocked', 'none']) }),
 ]);
 export type Op = z.infer<typeof opSchema>;
 
@@ -53,6 +55,13 @@ type Response = Extract<Message, { kind: 'res' }>;
 
 /** What the owner side does with a request (from instance `from`): the local ptys (through the router). */
 export type LocalHandler = (op: Op, from: string) => Promise<unknown>;
+
+/**
+ * How long a device's input may wait for the owner's answer: the answer comes once the
+ * pty has taken the input, which waits for the program in it to read. The request's own
+ * deadline (replay protection) stays short: the owner checks it on receipt.
+ */
+const INPUT_REPLY_TIMEOUT_MS = 5 * 60_000;
 
 /** Request and event ids remembered against replays (beyond this, new ones are refused). */
 const MAX_REMEMBERED_IDS = 200_000;
@@ -148,7 +157,12 @@ export class ClusterChannel implements OwnerOps {
   // ---- OwnerOps: the caller side ----
 
   async input(s: TerminalSessionRecord, data: string): Promise<void> {
-    await this.call(s.serverId, { op: 'input', terminalId: s.id, data });
+    await this.call(s.serverId, { op: 'input', terminalId: s.id, data }, INPUT_REPLY_TIMEOUT_MS);
+  }
+
+  /** Tell a terminal's owner the flow-control state of this instance's devices of it. */
+  async reportFlow(owner: string, terminalId: string, state: 'flowing' | 'blocked' | 'none'): Promise<void> {
+    await this.call(owner, { op: 'flow', terminalId, serverId: this.o.serverId, state });
   }
 
   async resize(s: TerminalSessionRecord, socketId: string, cols: number, rows: number): Promise<ResizeResult> {
@@ -167,15 +181,15 @@ export class ClusterChannel implements OwnerOps {
     await this.call(s.serverId, { op: 'close', terminalId: s.id, reason });
   }
 
-  private async call(owner: string, body: Op): Promise<unknown> {
+  private async call(owner: string, body: Op, replyTimeoutMs = this.o.timeoutMs): Promise<unknown> {
     const id = randomUUID();
     const message: Message = { kind: 'req', id, from: this.o.serverId, deadline: Date.now() + this.o.timeoutMs, body };
     const reply = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         this.o.onTimeout?.(body.op);
-        reject(new ServiceError('unavailable', `instance ${owner} did not answer within ${this.o.timeoutMs} ms`));
-      }, this.o.timeoutMs);
+        reject(new ServiceError('unavailable', `instance ${owner} did not answer within ${replyTimeoutMs} ms`));
+      }, replyTimeoutMs);
       this.pending.set(id, { resolve, reject, timer });
     });
     let receivers: number;

@@ -7,6 +7,8 @@ import { fromHostSchema, PTY_PROTOCOL_VERSION, type FromHost, type HostExit, typ
 
 export interface HostEvents {
   onOutput(terminalId: string, offset: number, data: string): void;
+  /** The host stopped (or resumed) reading a pty for flow control. */
+  onFlowPaused(terminalId: string, paused: boolean): void;
   /** `shutdown`: ended because the host is stopping (`npm run host:stop`). */
   onExit(exit: HostExit, shutdown: boolean): void;
   /** The connection is gone (the host exited or crashed, or close() was called). */
@@ -18,10 +20,14 @@ export type Welcome = Extract<FromHost, { t: 'welcome' }>;
 /** Why a host could not be used; the message says what to do. */
 export class HostRefusedError extends Error {}
 
+/** The terminal's input queue in the host is full: none of this input was taken. */
+export class HostBusyError extends Error {}
+
 interface Pending {
   resolve: (frame: Frame) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  /** Null for input: it waits for the program to read, which takes as long as it takes. */
+  timer: NodeJS.Timeout | null;
 }
 
 /** Connects without starting anything; rejects with the socket error (ENOENT, ECONNREFUSED...). */
@@ -68,7 +74,7 @@ export class HostConnection {
     socket.on('close', () => {
       this.closed = true;
       for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
+        if (p.timer) clearTimeout(p.timer);
         p.reject(new Error('the pty host connection closed'));
       }
       this.pending.clear();
@@ -107,8 +113,32 @@ export class HostConnection {
     return !this.closed;
   }
 
-  input(terminalId: string, data: string): void {
-    if (!this.closed) this.socket.write(encodeFrame(FrameType.Input, terminalId, 0, 0, data));
+  /**
+   * Resolves once the pty has taken all of it. Rejects with HostBusyError (none of it
+   * taken) when the terminal's input queue in the host is full. No deadline: the wait is
+   * bounded by that queue, and ends when the terminal or the connection does.
+   */
+  input(terminalId: string, data: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the pty host connection is closed'));
+    const seq = this.nextSeq();
+    return new Promise<void>((resolve, reject) => {
+      const answered = (frame: Frame) => {
+        try {
+          const answer = this.parse(frame);
+          if (answer.t === 'ok') resolve();
+          else reject(answer.t === 'busy' ? new HostBusyError(answer.message) : new Error(answer.t === 'error' ? answer.message : `unexpected ${answer.t}`));
+        } catch (err) {
+          reject(err as Error);
+        }
+      };
+      this.pending.set(seq, { resolve: answered, reject, timer: null });
+      this.socket.write(encodeFrame(FrameType.Input, terminalId, seq, 0, data));
+    });
+  }
+
+  /** A control message that is not answered. */
+  tell(msg: ToHost): void {
+    if (!this.closed) this.send(0, msg);
   }
 
   /** A control request; resolves on `ok`, rejects on `error` or timeout. */
@@ -142,9 +172,7 @@ export class HostConnection {
 
   private requestFrame(msg: ToHost, timeoutMs: number): Promise<Frame> {
     if (this.closed) return Promise.reject(new Error('the pty host connection is closed'));
-    // 0 is "no request": sequence numbers run 1..2^32-1.
-    this.seq = (this.seq % 0xfffffffe) + 1;
-    const seq = this.seq;
+    const seq = this.nextSeq();
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(seq);
@@ -153,6 +181,12 @@ export class HostConnection {
       this.pending.set(seq, { resolve, reject, timer });
       this.send(seq, msg);
     });
+  }
+
+  private nextSeq(): number {
+    // 0 is "no request": sequence numbers run 1..2^32-1.
+    this.seq = (this.seq % 0xfffffffe) + 1;
+    return this.seq;
   }
 
   private send(seq: number, msg: ToHost): void {
@@ -167,13 +201,14 @@ export class HostConnection {
     const pending = this.pending.get(frame.seq);
     if (pending) {
       this.pending.delete(frame.seq);
-      clearTimeout(pending.timer);
+      if (pending.timer) clearTimeout(pending.timer);
       pending.resolve(frame);
       return;
     }
     if (frame.type !== FrameType.Control) return;
     const msg = this.parse(frame);
     if (msg.t === 'exit') this.events?.onExit({ id: msg.id, exitCode: msg.exitCode, signal: msg.signal }, msg.shutdown);
+    else if (msg.t === 'flow') this.events?.onFlowPaused(msg.id, msg.paused);
   }
 
   private parse(frame: Frame): FromHost {

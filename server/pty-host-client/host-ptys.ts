@@ -10,7 +10,7 @@ import { backoffDelay } from '../redis/backoff.js';
 import type { TerminalSessionRecord } from '../sessions/types.js';
 import { ServiceError } from '../terminals/errors.js';
 import type { InstancePtys, PtyExit } from '../terminals/ports.js';
-import { HostConnection } from './host-connection.js';
+import { HostBusyError, HostConnection } from './host-connection.js';
 import { connectOrStartHost } from './launcher.js';
 
 export interface HostPtysOptions {
@@ -28,9 +28,16 @@ export interface HostPtysOptions {
   onEnded: (terminalId: string, exit: PtyExit, reason: ExitReason) => Promise<void>;
 }
 
+/** Input sent to the host for one terminal and not yet taken by its pty, at most (UTF-8 bytes). */
+const MAX_INPUT_IN_FLIGHT_BYTES = 512 * 1024;
+
 interface Entry {
   /** Set when this side asked it to end, so the exit is reported with that reason. */
   reason: ExitReason | null;
+  /** Input bytes sent to the host and not yet taken. */
+  inputInFlight: number;
+  /** Flow control: the host stopped reading the pty (it said so). */
+  flowPaused: boolean;
   ended: Promise<void>;
   resolveEnded: () => void;
 }
@@ -56,6 +63,10 @@ export class HostPtys implements InstancePtys {
     conn.listen({
       onOutput: (id, offset, data) => this.o.onOutput(id, offset, data),
       onExit: (exit, shutdown) => this.onExit(exit, shutdown),
+      onFlowPaused: (id, paused) => {
+        const entry = this.entries.get(id);
+        if (entry) entry.flowPaused = paused;
+      },
       onClose: () => this.onClose(conn),
     });
     this.conn = conn;
@@ -68,9 +79,11 @@ export class HostPtys implements InstancePtys {
   }
 
   /** For /healthz: without a host, no terminal can start here. */
-  health(): { connected: boolean; pid: number | null; terminals: number } {
+  health(): { connected: boolean; pid: number | null; terminals: number; flowPaused: number } {
     const connected = this.conn?.isOpen ?? false;
-    return { connected, pid: connected ? this.hostPid : null, terminals: this.entries.size };
+    let flowPaused = 0;
+    for (const e of this.entries.values()) if (e.flowPaused) flowPaused++;
+    return { connected, pid: connected ? this.hostPid : null, terminals: this.entries.size, flowPaused };
   }
 
   /** Leave the host and its terminals running (a planned restart of the web server). */
@@ -98,9 +111,25 @@ export class HostPtys implements InstancePtys {
     return this.entries.size;
   }
 
-  input(terminalId: string, data: string): void {
-    this.get(terminalId);
-    this.connection().input(terminalId, data);
+  async input(terminalId: string, data: string): Promise<void> {
+    const entry = this.get(terminalId);
+    const conn = this.connection();
+    const bytes = Buffer.byteLength(data, 'utf8');
+    if (entry.inputInFlight + bytes > MAX_INPUT_IN_FLIGHT_BYTES) throw inputBusy(`the terminal is not reading its input (${Math.round(entry.inputInFlight / 1024)} KiB already waiting)`);
+    entry.inputInFlight += bytes;
+    try {
+      await conn.input(terminalId, data);
+    } catch (err) {
+      if (err instanceof HostBusyError) throw inputBusy(err.message);
+      // Anything else means the pty is gone (exited, or the host went away): not taken.
+      throw ended(terminalId);
+    } finally {
+      entry.inputInFlight -= bytes;
+    }
+  }
+
+  setFlowLimit(terminalId: string, limit: number | null): void {
+    if (this.entries.has(terminalId)) this.conn?.tell({ t: 'flow', id: terminalId, limit });
   }
 
   resize(terminalId: string, cols: number, rows: number): void {
@@ -142,7 +171,7 @@ export class HostPtys implements InstancePtys {
   private track(id: string): void {
     let resolveEnded!: () => void;
     const ended = new Promise<void>((r) => (resolveEnded = r));
-    this.entries.set(id, { reason: null, ended, resolveEnded });
+    this.entries.set(id, { reason: null, inputInFlight: 0, flowPaused: false, ended, resolveEnded });
   }
 
   private finish(id: string, exit: PtyExit, fallback: ExitReason): void {
@@ -205,3 +234,4 @@ export class HostPtys implements InstancePtys {
 }
 
 const ended = (terminalId: string) => new ServiceError('terminal_ended', `terminal ${terminalId} has ended`);
+const inputBusy = (why: string) => new ServiceError('busy', `${why}; send it again later`);

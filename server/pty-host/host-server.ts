@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { encodeFrame, FrameDecoder, FrameType, type Frame } from '../pty-protocol/frames.js';
 import { PTY_PROTOCOL_VERSION, toHostSchema, type FromHost, type HostExit, type ToHost } from '../pty-protocol/messages.js';
+import { InputQueueFullError } from './input-queue.js';
 import { AccountRefused, launchAsAccount } from './os-account.js';
 import { PtyTable } from './pty-table.js';
 
@@ -34,6 +35,8 @@ export interface HostServerOptions {
 
 /** Output queued to the web server beyond this pauses every pty until it drains. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/** Input waiting for one pty to take it, at most (a paste into a program that does not read). */
+const MAX_QUEUED_INPUT_BYTES = 512 * 1024;
 /** Exits remembered while no web server is attached. */
 const MAX_REMEMBERED_EXITS = 10_000;
 /** A client must say hello this soon after connecting. */
@@ -53,8 +56,10 @@ export class PtyHostServer {
     this.table = new PtyTable({
       hostEnv: o.hostEnv,
       replayChars: o.replayChars,
+      maxQueuedInputBytes: MAX_QUEUED_INPUT_BYTES,
       killGraceMs: o.killGraceMs,
       onOutput: (id, offset, data) => this.sendOutput(id, offset, data),
+      onFlowPaused: (id, paused) => this.attached && this.reply(this.attached, 0, { t: 'flow', id, paused }),
       onExit: (exit) => this.onExit(exit),
       onReapError: (id, err) => o.logger.error({ err, terminalId: id }, 'ending what was left of a session failed'),
       onTtyError: (id, err) => o.logger.warn({ err, terminalId: id }, 'could not hand the terminal device to the shell\'s account'),
@@ -126,6 +131,7 @@ export class PtyHostServer {
       if (socket !== this.attached) return;
       this.attached = null;
       this.table.setPaused(false);
+      this.table.clearFlowLimits();
       this.o.logger.info({ terminals: this.table.size }, 'web server detached; terminals keep running');
       this.scheduleIdleExit();
     });
@@ -174,7 +180,12 @@ export class PtyHostServer {
 
   private onFrame(socket: net.Socket, role: 'server' | 'control', frame: Frame): void {
     if (frame.type === FrameType.Input && role === 'server') {
-      this.table.write(frame.terminalId, frame.payload.toString('utf8'));
+      // Answered once the pty has taken all of it (seq 0: nobody waits for an answer).
+      this.table.write(frame.terminalId, Buffer.from(frame.payload)).then(
+        () => frame.seq && this.reply(socket, frame.seq, { t: 'ok' }),
+        (err: Error) =>
+          frame.seq && this.reply(socket, frame.seq, err instanceof InputQueueFullError ? { t: 'busy', message: err.message } : { t: 'error', message: err.message }),
+      );
       return;
     }
     const msg = frame.type === FrameType.Control ? this.parse(frame) : null;
@@ -214,6 +225,8 @@ export class PtyHostServer {
       case 'kill':
         this.table.kill(msg.id, msg.signal);
         return this.reply(socket, seq, { t: 'ok' });
+      case 'flow':
+        return this.table.setFlowLimit(msg.id, msg.limit); // not answered: sent often
       case 'replay': {
         const replay = this.table.replay(msg.id);
         if (!replay) return this.reply(socket, seq, { t: 'error', message: `terminal ${msg.id} has ended` });

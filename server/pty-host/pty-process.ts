@@ -4,6 +4,7 @@ import path from 'node:path';
 import { spawn, type IPty } from 'node-pty';
 import type { Replay } from '../../common/protocol.js';
 import { ReplayBuffer } from '../terminals/replay-buffer.js';
+import { InputQueue } from './input-queue.js';
 import { OutputBatcher } from './output-batcher.js';
 
 export interface PtyOptions {
@@ -16,6 +17,8 @@ export interface PtyOptions {
   /** The shell's whole environment (see shell-env.ts). */
   env: Record<string, string>;
   replayChars: number;
+  /** Input accepted and not yet taken by the pty, at most (bytes). */
+  maxQueuedInputBytes: number;
 }
 
 export interface PtyExit {
@@ -27,6 +30,7 @@ export class PtyProcess {
   private readonly pty: IPty;
   private readonly replay: ReplayBuffer;
   private readonly batcher: OutputBatcher<string>;
+  private readonly input: InputQueue;
   private exited: PtyExit | null = null;
 
   constructor(
@@ -46,8 +50,11 @@ export class PtyProcess {
       cwd: opts.cwd,
       env: opts.env,
     });
+    // node-pty's UnixTerminal has the master fd (not in its typings).
+    this.input = new InputQueue((this.pty as unknown as { fd: number }).fd, opts.maxQueuedInputBytes);
     this.pty.onData((data) => this.batcher.push(data));
     this.pty.onExit(({ exitCode, signal }) => {
+      this.input.close(new Error('the terminal has ended'));
       this.batcher.flush();
       this.exited = { exitCode: exitCode ?? null, signal: signal || null };
       this.onExit(this.exited);
@@ -79,8 +86,9 @@ export class PtyProcess {
     return this.exited !== null;
   }
 
-  write(data: string): void {
-    if (!this.exited) this.pty.write(data);
+  /** Resolves once the pty has taken all of it; rejects (taking none) when too much waits already. */
+  write(data: Buffer): Promise<void> {
+    return this.input.push(data);
   }
 
   resize(cols: number, rows: number): void {

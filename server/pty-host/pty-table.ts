@@ -12,9 +12,13 @@ export interface PtyTableOptions {
   /** The host's own environment: only its allowlisted variables reach a shell. */
   hostEnv: NodeJS.ProcessEnv;
   replayChars: number;
+  /** Input waiting for one pty to take it, at most (bytes); more is refused. */
+  maxQueuedInputBytes: number;
   /** How long a pty (and then what is left of its session) may take to exit after SIGHUP before SIGKILL. */
   killGraceMs: number;
   onOutput: (terminalId: string, offset: number, data: string) => void;
+  /** Flow control stopped (true) or resumed reading a pty. */
+  onFlowPaused: (terminalId: string, paused: boolean) => void;
   onExit: (exit: HostExit) => void;
   /** Ending what was left of a session failed (reading /proc). */
   onReapError: (id: string, err: unknown) => void;
@@ -37,6 +41,10 @@ interface Entry {
   shell: string;
   /** The shell has exited and nothing of its session is left. */
   exited: Promise<void>;
+  /** Flow control: stop reading once the output reaches this offset (null: no limit). */
+  flowLimit: number | null;
+  /** Stopped at the limit. */
+  flowPaused: boolean;
 }
 
 export class PtyTable {
@@ -59,8 +67,12 @@ export class PtyTable {
         rows: req.rows,
         env: shellEnvironment(this.o.hostEnv, launch.account),
         replayChars: this.o.replayChars,
+        maxQueuedInputBytes: this.o.maxQueuedInputBytes,
       },
-      (data, offset) => this.o.onOutput(req.id, offset, data),
+      (data, offset) => {
+        this.o.onOutput(req.id, offset, data);
+        this.checkLimit(req.id);
+      },
       (exit) => {
         this.ptys.delete(req.id);
         this.o.onExit({ id: req.id, ...exit });
@@ -76,7 +88,7 @@ export class PtyTable {
       handOverTerminal(pts, launch.ttyOwner).catch((err: unknown) => this.o.onTtyError?.(req.id, err));
     }
     if (this.paused) pty.pause();
-    this.ptys.set(req.id, { pty, shell: launch.shell, exited });
+    this.ptys.set(req.id, { pty, shell: launch.shell, exited, flowLimit: null, flowPaused: false });
     return pid;
   }
 
@@ -92,8 +104,11 @@ export class PtyTable {
     return [...this.ptys].map(([id, e]) => ({ id, pid: e.pty.pid, end: e.pty.end }));
   }
 
-  write(id: string, data: string): void {
-    this.ptys.get(id)?.pty.write(data);
+  /** Resolves once the pty has taken all of it (see InputQueue). */
+  write(id: string, data: Buffer): Promise<void> {
+    const entry = this.ptys.get(id);
+    if (!entry) return Promise.reject(new Error(`terminal ${id} has ended`));
+    return entry.pty.write(data);
   }
 
   resize(id: string, cols: number, rows: number): void {
@@ -138,9 +153,34 @@ export class PtyTable {
   setPaused(paused: boolean): void {
     if (this.paused === paused) return;
     this.paused = paused;
-    for (const { pty } of this.ptys.values()) {
-      if (paused) pty.pause();
-      else pty.resume();
-    }
+    for (const entry of this.ptys.values()) this.apply(entry);
+  }
+
+  /** Flow control for one terminal: read its output up to `limit` (null: no limit). */
+  setFlowLimit(id: string, limit: number | null): void {
+    const entry = this.ptys.get(id);
+    if (!entry) return;
+    entry.flowLimit = limit;
+    this.checkLimit(id);
+  }
+
+  /** No web server: no devices, so no terminal waits for one. */
+  clearFlowLimits(): void {
+    for (const id of this.ptys.keys()) this.setFlowLimit(id, null);
+  }
+
+  private checkLimit(id: string): void {
+    const entry = this.ptys.get(id);
+    if (!entry) return;
+    const paused = entry.flowLimit !== null && entry.pty.end >= entry.flowLimit;
+    if (paused === entry.flowPaused) return;
+    entry.flowPaused = paused;
+    this.apply(entry);
+    this.o.onFlowPaused(id, paused);
+  }
+
+  private apply(entry: Entry): void {
+    if (this.paused || entry.flowPaused) entry.pty.pause();
+    else entry.pty.resume();
   }
 }

@@ -7,7 +7,7 @@ import { OS_USER_NAME } from '../os-accounts/passwd.js';
  * Bumped on any incompatible change. Both sides check it at connect: a web server never
  * talks to a host built from other code (stop the old host with `npm run host:stop`).
  */
-export const PTY_PROTOCOL_VERSION = 3;
+export const PTY_PROTOCOL_VERSION = 4;
 
 const id = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/);
 const size = { cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) };
@@ -36,6 +36,12 @@ export const toHostSchema = z.discriminatedUnion('t', [
   /** What runs in the pty now (answered with `status`). */
   z.object({ t: z.literal('status'), id }),
   z.object({ t: z.literal('kill'), id, signal: z.enum(['SIGHUP', 'SIGKILL']) }),
+  /**
+   * Flow control: stop reading the pty once its output reaches `limit` (the devices have
+   * no credit beyond); null: no limit. Not answered; the host says `flow` when it pauses
+   * or resumes.
+   */
+  z.object({ t: z.literal('flow'), id, limit: z.number().int().min(0).nullable() }),
   /** End every terminal, then exit (`npm run host:stop`). */
   z.object({ t: z.literal('stop') }),
 ]);
@@ -63,6 +69,10 @@ export const fromHostSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('ok') }),
   z.object({ t: z.literal('status'), foreground: z.string().nullable(), shellIdle: z.boolean() }),
   z.object({ t: z.literal('error'), message: z.string() }),
+  /** Unasked: the host stopped (or resumed) reading a pty for flow control. */
+  z.object({ t: z.literal('flow'), id, paused: z.boolean() }),
+  /** Answer to an INPUT frame that does not fit in the terminal's input queue (none of it was taken). */
+  z.object({ t: z.literal('busy'), message: z.string() }),
   /** A terminal's shell exited; `shutdown` when the host ended it because it is stopping. */
   z.object({ t: z.literal('exit'), ...hostExitSchema.shape, shutdown: z.boolean() }),
   /** Answer to `stop`: the terminals ended, and whether a web server was attached to record them. */

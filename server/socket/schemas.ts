@@ -26,6 +26,7 @@ export const schemas = {
     data: z.string().min(1).max(LIMITS.maxInputLength),
   }),
   'terminal:resize': z.strictObject({ terminalId, cols, rows }),
+  'terminal:ack': z.strictObject({ terminalId, offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
   'terminal:claim': z.strictObject({ terminalId }),
   'terminal:close': z.strictObject({ terminalId }),
   'terminal:rename': z.strictObject({
@@ -47,6 +48,8 @@ export const handshakeSchema = z.object({
   token: z.string().min(1).max(200),
   deviceId: z.string().min(1).max(LIMITS.maxIdLength).regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, "_", ".", ":" or "-"'),
   deviceName,
+  /** The device acknowledges rendered output (`terminal:ack`) and takes part in flow control. */
+  outputAcks: z.boolean().optional(),
 });
 
 /** One readable line from a validation failure. */

@@ -26,8 +26,27 @@ export type PtySocket = Socket<ClientToServerEvents, ServerToClientEvents, Recor
 
 /** Events waiting per socket before further ones are refused. */
 const MAX_QUEUED_EVENTS = 256;
+/** Inputs of one socket waiting for their terminal to take them, at most. */
+const MAX_INPUTS_IN_FLIGHT = 8;
+/**
+ * `terminal:ack` budget per socket. Acks have their own (they are not the user's doing,
+ * and a device streaming output sends one per 64 KiB it renders): 500/s is 32 MB/s.
+ */
+const ACKS_PER_SECOND = 500;
 
 type Handler<E extends EventName> = (caller: Caller, payload: Payload<E>) => Promise<object>;
+
+interface EventOptions {
+  /**
+   * Started in turn with the socket's other events, but not waited for: the reply comes
+   * when the handler is done, and the next event starts at once. For events that may wait
+   * long (input waits for the program to read it): they must never hold up the socket's
+   * other events. At most `maxInFlight` such events of a kind are pending per socket.
+   */
+  unqueued?: { maxInFlight: number };
+  /** A budget of its own instead of the socket's and user's event rate. */
+  bucket?: TokenBucket;
+}
 
 export function registerSocketEvents(
   socket: PtySocket,
@@ -60,7 +79,8 @@ export function registerSocketEvents(
     return true;
   };
 
-  function on<E extends EventName>(event: E, handler: Handler<E>): void {
+  function on<E extends EventName>(event: E, handler: Handler<E>, eo: EventOptions = {}): void {
+    let inFlight = 0;
     // Registered untyped: payloads are untrusted until validated below.
     (socket as unknown as NodeJS.EventEmitter).on(event, (...args: unknown[]) => {
       // `emit(event, ack)` without a payload is accepted where the payload may be empty.
@@ -68,7 +88,7 @@ export function registerSocketEvents(
       const payload = args.length > 1 ? args[0] : {};
       // Limit first: an event without a callback costs a token like any other, or a
       // flood of them would bypass the limiter (and the log).
-      const allowed = bucket.take() && (socket.data.usage?.takeEvent() ?? true);
+      const allowed = eo.bucket ? eo.bucket.take() : bucket.take() && (socket.data.usage?.takeEvent() ?? true);
       if (!allowed && refuse()) return;
       if (typeof ack !== 'function') {
         if (dropLog.take()) log.warn({ event, rateLimited: !allowed }, 'event without acknowledgement callback dropped');
@@ -88,7 +108,7 @@ export function registerSocketEvents(
         reply({ ok: false, error: { code: 'bad_request', message: describeIssues(parsed.error) } });
         return;
       }
-      const accepted = queue.push(async () => {
+      const run = async () => {
         try {
           reply({ ok: true, ...(await handler(caller, parsed.data as Payload<E>)) });
         } catch (err) {
@@ -96,7 +116,22 @@ export function registerSocketEvents(
           if (unexpected) log.error({ err, event }, 'event failed');
           reply({ ok: false, error: body });
         }
-      });
+      };
+      if (eo.unqueued) {
+        if (inFlight >= eo.unqueued.maxInFlight) {
+          reply({ ok: false, error: { code: 'busy', message: `${inFlight} ${event} requests are still pending; wait for their replies` } });
+          return;
+        }
+        // Started in order with the socket's other events, but not waited for.
+        inFlight++;
+        const started = queue.push(async () => void run().finally(() => inFlight--));
+        if (!started) {
+          inFlight--;
+          reply({ ok: false, error: { code: 'rate_limited', message: 'too many events waiting; slow down' } });
+        }
+        return;
+      }
+      const accepted = queue.push(run);
       if (!accepted) reply({ ok: false, error: { code: 'rate_limited', message: 'too many events waiting; slow down' } });
     });
   }
@@ -113,10 +148,21 @@ export function registerSocketEvents(
     return attached;
   });
   on('terminal:detach', async (c, p) => (await service.detach(c, p.terminalId), record('terminal_detached', p.terminalId, 'detach'), {}));
-  on('terminal:input', async (c, p) => {
-    await service.input(c, p.terminalId, p.data);
-    opts.metrics.inputBytes.inc(Buffer.byteLength(p.data, 'utf8'));
-    return {};
+  // The reply comes once the pty has taken the input (a program that does not read holds
+  // it up); meanwhile the socket's other events go on. Inputs still reach the terminal in
+  // the order they were sent: each is handed on before the next event is looked at.
+  on(
+    'terminal:input',
+    async (c, p) => {
+      await service.input(c, p.terminalId, p.data);
+      opts.metrics.inputBytes.inc(Buffer.byteLength(p.data, 'utf8'));
+      return {};
+    },
+    { unqueued: { maxInFlight: MAX_INPUTS_IN_FLIGHT } },
+  );
+  on('terminal:ack', async (c, p) => (service.ack(c, p.terminalId, p.offset), {}), {
+    unqueued: { maxInFlight: 1 },
+    bucket: new TokenBucket(ACKS_PER_SECOND, ACKS_PER_SECOND),
   });
   on('terminal:resize', async (c, p) => service.resize(c, p.terminalId, p.cols, p.rows));
   on('terminal:claim', async (c, p) => service.claim(c, p.terminalId));

@@ -63,13 +63,13 @@ export function createSocketServer(
   io.use((socket, next) => {
     const parsed = handshakeSchema.safeParse(socket.handshake.auth);
     if (!parsed.success) return next(new Error('unauthorized'));
-    const { token, deviceId, deviceName } = parsed.data;
+    const { token, deviceId, deviceName, outputAcks } = parsed.data;
     opts.auth.authenticate(token).then(
       (user) => {
         if (!user) return next(new Error('unauthorized'));
         const tokenHash = hashToken(token);
         socket.data = {
-          caller: { userId: user.id, socketId: socket.id, deviceId, deviceName, connectedAt: Date.now() },
+          caller: { userId: user.id, socketId: socket.id, deviceId, deviceName, connectedAt: Date.now(), outputAcks: outputAcks === true },
           username: user.username,
           tokenHash,
           tokenExpiresAt: user.tokenExpiresAt.getTime(),
@@ -142,6 +142,9 @@ export function socketEventSink(io: PtyServer, announceEnded: (terminalId: strin
     },
     toTerminalHere: (terminalId, event, ...args) => {
       io.local.to(roomOf(terminalId)).emit(event, ...args);
+    },
+    toSocket: (socketId, event, ...args) => {
+      io.sockets.sockets.get(socketId)?.emit(event, ...args);
     },
     toUser: (userId, except, event, ...args) => {
       io.to(userRoomOf(userId)).except(except).emit(event, ...args);

@@ -8,6 +8,8 @@ export interface EventSink {
   toTerminal<E extends keyof ServerToClientEvents>(terminalId: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
   /** Only the terminal's devices on this instance (output no other instance reads). */
   toTerminalHere<E extends keyof ServerToClientEvents>(terminalId: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
+  /** One socket held by this instance. */
+  toSocket<E extends keyof ServerToClientEvents>(socketId: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
   /** Every socket of a user, on every instance, except one. */
   toUser<E extends keyof ServerToClientEvents>(userId: string, except: string, event: E, ...args: Parameters<ServerToClientEvents[E]>): void;
   /** Put a socket held by this instance into a terminal's room. */
@@ -52,7 +54,9 @@ export type OwnerOp =
   | { op: 'resize'; terminalId: string; socketId: string; cols: number; rows: number }
   | { op: 'replay'; terminalId: string }
   | { op: 'status'; terminalId: string }
-  | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' };
+  | { op: 'close'; terminalId: string; reason: 'closed' | 'idle' }
+  /** Flow control: another instance's devices of a terminal this one owns. */
+  | { op: 'flow'; terminalId: string; serverId: string; state: 'flowing' | 'blocked' | 'none' };
 
 /** How a pty exited. */
 export interface PtyExit {
@@ -70,8 +74,14 @@ export interface InstancePtys {
   has(terminalId: string): boolean;
   ids(): string[];
   readonly size: number;
-  /** Throws terminal_ended when the pty is gone. */
-  input(terminalId: string, data: string): void;
+  /**
+   * Resolves once the pty has taken all of it (a program that does not read holds it up).
+   * Throws terminal_ended when the pty is gone, busy (nothing taken) when too much input
+   * already waits for it.
+   */
+  input(terminalId: string, data: string): Promise<void>;
+  /** Flow control: read the pty's output up to `limit` (an output offset; null: no limit). */
+  setFlowLimit(terminalId: string, limit: number | null): void;
   /** Throws terminal_ended when the pty is gone. */
   resize(terminalId: string, cols: number, rows: number): void;
   replay(terminalId: string): Promise<Replay>;

@@ -9,6 +9,8 @@ export interface OwnerHandlers {
   resize(terminalId: string, socketId: string, cols: number, rows: number): Promise<ResizeResult>;
   /** Records the end of a session that has no pty anywhere (an orphan). */
   endOrphan(terminalId: string, reason: ExitReason): Promise<void>;
+  /** Flow control: the state of an instance's devices of a terminal this one owns. */
+  flow(terminalId: string, serverId: string, state: 'flowing' | 'blocked' | 'none'): void;
 }
 
 export class PtyRouter implements OwnerOps {
@@ -59,6 +61,8 @@ export class PtyRouter implements OwnerOps {
       case 'close':
         if (this.local.has(op.terminalId)) return this.local.end(op.terminalId, op.reason);
         return this.here.endOrphan(op.terminalId, op.reason);
+      case 'flow':
+        return this.here.flow(op.terminalId, op.serverId, op.state);
     }
   }
 

@@ -12,6 +12,7 @@ import type { DeviceInfo, UserTerminalRegistry } from '../registry/types.js';
 import { newSessionId } from '../sessions/session-id.js';
 import { VersionConflictError, type SessionPatch, type SessionStore, type TerminalSessionRecord } from '../sessions/types.js';
 import { notAttached, notFound, ServiceError } from './errors.js';
+import type { FlowControl } from './flow-control.js';
 import type { EventSink, InstancePtys, OwnerOps, ResizeResult } from './ports.js';
 import { toTerminalInfo } from './terminal-info.js';
 
@@ -21,6 +22,8 @@ export interface Caller {
   deviceId: string;
   deviceName: string;
   connectedAt: number;
+  /** The device acknowledges the output it has rendered (`terminal:ack`): it takes part in flow control. */
+  outputAcks?: boolean;
 }
 
 export interface TerminalServiceOptions {
@@ -43,6 +46,8 @@ export interface TerminalServiceOptions {
    * ServiceError when the user has none. Absent in shared mode.
    */
   osAccountOf?: (userId: string) => Promise<string>;
+  /** Per-device flow control for this instance's devices (absent: none). */
+  flow?: FlowControl;
   logger: Logger;
 }
 
@@ -132,6 +137,8 @@ export class TerminalService {
     try {
       await this.o.registry.addSocket(terminalId, device);
       const replay = await this.o.owner.replay(session);
+      // Credits count from the end of the replay it is given.
+      this.o.flow?.attach(terminalId, session.serverId, caller.socketId, caller.outputAcks === true, replay.end);
       const current = await this.ensurePrimary(terminalId);
       const devices = await this.broadcastDevices(terminalId);
       return { terminal: toTerminalInfo(current ?? session, devices.length), replay, devices };
@@ -146,6 +153,13 @@ export class TerminalService {
     await this.detachSocket(caller.socketId, terminalId);
   }
 
+  /** A device has rendered a terminal's output up to `offset` (flow control). */
+  ack(caller: Caller, terminalId: string, offset: number): void {
+    this.attached(caller.socketId, terminalId);
+    this.o.flow?.ack(terminalId, caller.socketId, offset);
+  }
+
+  /** Resolves once the terminal's pty has taken the input (see InstancePtys.input). */
   async input(caller: Caller, terminalId: string, data: string): Promise<void> {
     const session = this.attached(caller.socketId, terminalId);
     await this.o.owner.input(session, data);
@@ -321,6 +335,7 @@ export class TerminalService {
       if (terms.delete(terminalId) && terms.size === 0) this.attachments.delete(socketId);
     }
     this.lastTouch.delete(terminalId);
+    this.o.flow?.forget(terminalId);
   }
 
   // ---- internals ----
@@ -364,6 +379,7 @@ export class TerminalService {
 
   private async undoAttach(socketId: string, terminalId: string): Promise<void> {
     this.o.sink.leave(socketId, terminalId);
+    this.o.flow?.detach(terminalId, socketId);
     this.attachments.get(socketId)?.delete(terminalId);
     await this.o.registry.removeSocket(terminalId, socketId).catch((err: unknown) => {
       this.o.logger.warn({ err, terminalId, socketId }, 'could not undo a failed attach in the registry');
@@ -372,6 +388,7 @@ export class TerminalService {
 
   private async detachSocket(socketId: string, terminalId: string): Promise<void> {
     this.o.sink.leave(socketId, terminalId);
+    this.o.flow?.detach(terminalId, socketId);
     const terms = this.attachments.get(socketId);
     terms?.delete(terminalId);
     if (terms?.size === 0) this.attachments.delete(socketId);

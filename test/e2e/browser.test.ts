@@ -184,6 +184,21 @@ describe('browser client', () => {
     await waitForScreen(page, 'got-100000');
   });
 
+  it('acknowledges what it renders: a runaway program keeps going while the browser keeps up, and Ctrl-C stops it at once', async () => {
+    await page.locator('.term-pane.active .xterm').click();
+    await page.keyboard.type('yes | head -c 40000000 | tr -d "\\n"; echo; echo yes-$((3+4))-done');
+    await page.keyboard.press('Enter');
+    // 40 MB: far beyond the window, so it only gets through if the browser's acks give credit.
+    await waitForScreen(page, 'yes-7-done', 90_000);
+    await page.keyboard.type('yes');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, 'yyyyy');
+    await page.keyboard.press('Control+C');
+    await page.keyboard.type('echo stopped-$((2+3))');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, 'stopped-5', 15_000);
+  });
+
   it('shows a terminal that ended while this device was offline', async () => {
     await page.locator('.new-tab').click();
     await page.waitForFunction(() => document.querySelectorAll('.tab[data-status="running"]').length === 2);

@@ -23,6 +23,8 @@ export interface ConnectOptions {
   origin?: string;
   /** More handshake headers (e.g. X-Forwarded-For behind a trusted proxy). */
   headers?: Record<string, string>;
+  /** Take part in flow control: the test then sends `terminal:ack` itself (see ackOutput). */
+  outputAcks?: boolean;
 }
 
 /** Connects and resolves once connected; rejects with the connect_error message. */
@@ -31,7 +33,12 @@ export function connect(baseUrl: string, opts: ConnectOptions): Promise<TestClie
     transports: ['websocket'],
     reconnection: false,
     forceNew: true,
-    auth: { token: opts.token, deviceId: opts.deviceId ?? `dev-${randomUUID().slice(0, 8)}`, deviceName: opts.deviceName ?? 'test' },
+    auth: {
+      token: opts.token,
+      deviceId: opts.deviceId ?? `dev-${randomUUID().slice(0, 8)}`,
+      deviceName: opts.deviceName ?? 'test',
+      ...(opts.outputAcks ? { outputAcks: true } : {}),
+    },
     extraHeaders: opts.origin || opts.headers ? { ...opts.headers, ...(opts.origin ? { origin: opts.origin } : {}) } : undefined,
   });
   return new Promise((resolve, reject) => {
@@ -153,6 +160,42 @@ export class TestClient {
       }, timeoutMs);
       this.textWaiters.add(check);
     });
+  }
+
+  /** Offset just past the output of a terminal this client has seen, or null. */
+  offset(terminalId: string): number | null {
+    return this.screens.get(terminalId)?.seq.offset ?? null;
+  }
+
+  /**
+   * Acknowledge output as it arrives (flow control), like a device that renders at once;
+   * returns a function that stops it. One ack in flight at a time, always the newest.
+   */
+  ackOutput(terminalId: string): () => void {
+    let sending = false;
+    let acked = -1;
+    let stopped = false;
+    const pump = async () => {
+      if (sending) return;
+      sending = true;
+      try {
+        for (let at = this.offset(terminalId); !stopped && at !== null && at > acked; at = this.offset(terminalId)) {
+          acked = at;
+          await this.call('terminal:ack', { terminalId, offset: at }).catch(() => undefined);
+        }
+      } finally {
+        sending = false;
+      }
+    };
+    const onOutput = (e: { terminalId: string }) => {
+      if (e.terminalId === terminalId) void pump();
+    };
+    this.socket.on('terminal:output', onOutput);
+    void pump();
+    return () => {
+      stopped = true;
+      this.socket.off('terminal:output', onOutput);
+    };
   }
 
   close(): void {

@@ -60,7 +60,8 @@ describe('instrumentation', () => {
 
   it('times forwarded operations by outcome and counts the owner not answering', async () => {
     const logger = pino({ level: 'silent' });
-    // The owner answers replays at once and never answers input (a stuck owner).
+    // The owner answers replays at once and never answers status (a stuck owner). (Not
+    // input: its reply waits for the program to read it, so its deadline is minutes.)
     const owner = new ClusterChannel({
       redis: manager,
       serverId: 'owner',
@@ -85,12 +86,12 @@ describe('instrumentation', () => {
       const ops = meteredOwnerOps(caller, metrics);
       const session = { id: 't-remote', serverId: 'owner' } as TerminalSessionRecord;
       expect(await ops.replay(session)).toEqual({ data: 'screen', offset: 6 });
-      await expect(ops.input(session, 'ls\r')).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(ops.status(session)).rejects.toMatchObject({ code: 'unavailable' });
       const s = await read();
       expect(s.value('ptyhub_owner_rpc_duration_seconds_count', { op: 'replay', outcome: 'ok' })).toBe(1);
-      expect(s.value('ptyhub_owner_rpc_duration_seconds_count', { op: 'input', outcome: 'unavailable' })).toBe(1);
-      expect(s.value('ptyhub_owner_rpc_duration_seconds_sum', { op: 'input', outcome: 'unavailable' })).toBeGreaterThanOrEqual(0.29);
-      expect(s.value('ptyhub_owner_rpc_timeouts_total', { op: 'input' })).toBe(1);
+      expect(s.value('ptyhub_owner_rpc_duration_seconds_count', { op: 'status', outcome: 'unavailable' })).toBe(1);
+      expect(s.value('ptyhub_owner_rpc_duration_seconds_sum', { op: 'status', outcome: 'unavailable' })).toBeGreaterThanOrEqual(0.29);
+      expect(s.value('ptyhub_owner_rpc_timeouts_total', { op: 'status' })).toBe(1);
     } finally {
       await Promise.all([owner.stop(), caller.stop()]);
     }
