@@ -35,6 +35,7 @@ it('holds only allowlisted variables, with locale and time zone passed on and a 
   expect(names).toEqual(expect.arrayContaining(['TERM', 'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TZ', 'LC_TIME', 'LANG']));
 
   await c.call('terminal:input', { terminalId: id, data: 'echo "VALS[$TZ|$PATH|$SHELL|${SERVER_CANARY:-none}|${DATABASE_URL:-none}]"\r' });
-  const vals = await c.waitForOutput(id, /VALS\[[^\]]*\]/);
+  // No `$` in the pattern's body: the echoed command line (which has them) must not match.
+  const vals = await c.waitForOutput(id, /VALS\[[^\]$]*\]/);
   expect(vals).toContain('VALS[Europe/Paris|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|/bin/bash|none|none]');
 });
