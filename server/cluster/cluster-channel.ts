@@ -49,6 +49,8 @@ const messageSchema = z.discriminatedUnion('kind', [
     error: z.object({ code: z.string(), message: z.string() }).optional(),
   }),
   z.object({ kind: z.literal('event'), id, from: id, deadline: z.number(), event: clusterEventSchema }),
+  /** The owner has a request that may take long (input): the caller now waits for its answer. */
+  z.object({ kind: z.literal('received'), id }),
 ]);
 type Message = z.infer<typeof messageSchema>;
 type Response = Extract<Message, { kind: 'res' }>;
@@ -57,9 +59,11 @@ type Response = Extract<Message, { kind: 'res' }>;
 export type LocalHandler = (op: Op, from: string) => Promise<unknown>;
 
 /**
- * How long a device's input may wait for the owner's answer: the answer comes once the
- * pty has taken the input, which waits for the program in it to read. The request's own
- * deadline (replay protection) stays short: the owner checks it on receipt.
+ * How long a device's input may wait for the owner's answer once the owner has said it
+ * received it: the answer comes once the pty has taken the input, which waits for the
+ * program in it to read. Until that receipt the usual short timeout applies, so input lost
+ * on the way (a Redis failover, an owner gone) is answered `unavailable` at once. The
+ * request's own deadline (replay protection) stays short: the owner checks it on receipt.
  */
 const INPUT_REPLY_TIMEOUT_MS = 5 * 60_000;
 
@@ -70,6 +74,9 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** After the owner's receipt: wait this long for the answer (absent: no receipt expected). */
+  afterReceiptMs?: number;
+  expire: () => void;
 }
 
 /** The channel an instance listens on for requests to it. */
@@ -181,16 +188,16 @@ export class ClusterChannel implements OwnerOps {
     await this.call(s.serverId, { op: 'close', terminalId: s.id, reason });
   }
 
-  private async call(owner: string, body: Op, replyTimeoutMs = this.o.timeoutMs): Promise<unknown> {
+  private async call(owner: string, body: Op, afterReceiptMs?: number): Promise<unknown> {
     const id = randomUUID();
     const message: Message = { kind: 'req', id, from: this.o.serverId, deadline: Date.now() + this.o.timeoutMs, body };
     const reply = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const expire = () => {
         this.pending.delete(id);
         this.o.onTimeout?.(body.op);
-        reject(new ServiceError('unavailable', `instance ${owner} did not answer within ${replyTimeoutMs} ms`));
-      }, replyTimeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+        reject(new ServiceError('unavailable', `instance ${owner} did not answer in time`));
+      };
+      this.pending.set(id, { resolve, reject, timer: setTimeout(expire, this.o.timeoutMs), afterReceiptMs, expire });
     });
     let receivers: number;
     try {
@@ -235,6 +242,7 @@ export class ClusterChannel implements OwnerOps {
     }
     // A reply settles its pending request at most once: a replayed reply finds none.
     if (msg.kind === 'res') return this.settle(msg.id, msg);
+    if (msg.kind === 'received') return this.received(msg.id);
     if (msg.kind === 'event' && msg.from === this.o.serverId) return;
     const admitted = this.replays.admit(msg.id, msg.deadline);
     if (admitted !== 'ok') {
@@ -243,6 +251,15 @@ export class ClusterChannel implements OwnerOps {
     }
     if (msg.kind === 'req') void this.serve(msg);
     else this.o.onEvent(msg.event);
+  }
+
+  /** The owner has the request: its answer may now take the longer wait (once). */
+  private received(id: string): void {
+    const p = this.pending.get(id);
+    if (!p?.afterReceiptMs) return;
+    clearTimeout(p.timer);
+    p.timer = setTimeout(p.expire, p.afterReceiptMs);
+    p.afterReceiptMs = undefined;
   }
 
   private settle(id: string, msg: Response): void {
@@ -262,6 +279,12 @@ export class ClusterChannel implements OwnerOps {
     if (Date.now() > req.deadline && req.body.op !== 'replay' && req.body.op !== 'status') {
       this.o.logger.warn({ op: req.body.op, from: req.from, lateMs: Date.now() - req.deadline }, 'expired rpc request dropped');
       return;
+    }
+    if (req.body.op === 'input') {
+      // Input is answered once the pty takes it, which may be long: say it arrived.
+      this.publish(this.channelOf(req.from), { kind: 'received', id: req.id }).catch((err: unknown) =>
+        this.o.logger.warn({ err, to: req.from }, 'rpc receipt could not be sent'),
+      );
     }
     try {
       res = { kind: 'res', id: req.id, ok: true, result: (await this.o.handle(req.body, req.from)) ?? null };

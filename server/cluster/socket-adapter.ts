@@ -101,7 +101,8 @@ export function createClusterAdapter(
   publishFailures: FailureReporter,
   onResubscribed?: () => void,
 ) {
-  const { subscriber } = createPubSub(redis, 'socket.io-adapter', { logger, pingTimeoutMs });
+  const bus = createPubSub(redis, 'socket.io-adapter', { logger, pingTimeoutMs, onResubscribe: () => onResubscribed?.() });
+  const { subscriber } = bus;
   let connectedBefore = false;
   subscriber.on('ready', () => {
     if (connectedBefore) onResubscribed?.();
@@ -122,6 +123,9 @@ export function createClusterAdapter(
     });
     // socket.io calls it with `new`: a plain function returning the adapter.
     return function orderedShardedAdapter(nsp: Parameters<typeof make>[0]) {
+      // The adapter subscribes by itself; a failover can leave that subscription lost
+      // (output from other instances would stop, silently): probe it like our own channels.
+      bus.probeAlso(`${redis.prefix}socket.io#${nsp.name}#`);
       return localAfterPublished(make(nsp));
     };
   }

@@ -21,6 +21,11 @@ export interface PubSub {
   publish(channel: string, message: string): Promise<number>;
   /** The dedicated subscriber connection (for libraries that take one). */
   readonly subscriber: RedisClient;
+  /**
+   * Cluster: also probe a channel that a library subscribed on `subscriber` itself (the
+   * socket.io adapter's): a lost subscription is subscribed again, its handler kept.
+   */
+  probeAlso(channel: string): void;
   /** Cluster: probe the channels we subscribed now (sharded-probe.ts); the channels subscribed again. */
   checkSubscriptions(): Promise<string[]>;
   close(): Promise<void>;
@@ -37,6 +42,8 @@ export interface PubSubOptions {
    */
   pingEveryMs?: number;
   pingTimeoutMs: number;
+  /** Cluster: a lost subscription was found and made again (messages published meanwhile were missed). */
+  onResubscribe?: (channel: string) => void;
 }
 
 export function createPubSub(manager: RedisConnectionManager, name: string, o: PubSubOptions): PubSub {
@@ -48,10 +55,19 @@ export function createPubSub(manager: RedisConnectionManager, name: string, o: P
   // A sharded subscription lost in a failover lasts at most one period plus a probe.
   const channels = new Set<string>();
   const probe: ShardedProbe | null = sharded
-    ? startShardedProbe(manager, sub, () => channels, { name, intervalMs: o.pingEveryMs ?? 5000, timeoutMs: o.pingTimeoutMs, logger: o.logger })
+    ? startShardedProbe(manager, sub, () => channels, {
+        name,
+        intervalMs: o.pingEveryMs ?? 5000,
+        timeoutMs: o.pingTimeoutMs,
+        logger: o.logger,
+        onResubscribe: o.onResubscribe,
+      })
     : null;
   return {
     subscriber: sub,
+    probeAlso(channel) {
+      if (sharded) channels.add(channel);
+    },
     checkSubscriptions: () => probe?.checkNow() ?? Promise.resolve([]),
     async subscribe(channel) {
       channels.add(channel);

@@ -18,6 +18,8 @@ export interface ShardedProbeOptions {
   /** How long a probe may take to come back before the channel counts as lost. */
   timeoutMs: number;
   logger: LoggerLike;
+  /** A channel was found lost and subscribed again: what was published meanwhile never arrived. */
+  onResubscribe?: (channel: string) => void;
 }
 
 export interface ShardedProbe {
@@ -67,7 +69,10 @@ export function startShardedProbe(
     for (const channel of lost) {
       o.logger.warn({ connection: o.name, channel }, 'redis: sharded subscription lost; subscribing again');
       // Not awaited: a subscriber queues while its node is unreachable (no command timeout).
-      sub.ssubscribe(channel).catch((err: unknown) => o.logger.warn({ err: errorMessage(err), channel }, `${o.name}: re-subscribing failed`));
+      sub.ssubscribe(channel).then(
+        () => o.onResubscribe?.(channel),
+        (err: unknown) => o.logger.warn({ err: errorMessage(err), channel }, `${o.name}: re-subscribing failed`),
+      );
     }
     return lost;
   };

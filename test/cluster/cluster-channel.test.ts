@@ -69,5 +69,47 @@ for (const [name, target] of [
         await Promise.all(managers.map((m) => m.quit()));
       }
     }, 30_000);
+
+    it('input waits for the pty once the owner has it, but input lost on the way is answered unavailable at once', async () => {
+      const prefix = uniquePrefix('receipt');
+      const managers = [testManager(target(), prefix, { commandTimeoutMs: 2000 }), testManager(target(), prefix, { commandTimeoutMs: 2000 })];
+      await Promise.all(managers.map((m) => m.waitReady(5000)));
+      const logger = pino({ level: 'silent' });
+      let takeInput!: () => void;
+      const taken = new Promise<void>((r) => (takeInput = r));
+      const [caller, owner] = ['caller', 'owner'].map(
+        (id, i) =>
+          new ClusterChannel({
+            redis: managers[i]!,
+            serverId: `srv-${id}`,
+            logger,
+            timeoutMs: 500,
+            secret: TEST_CLUSTER_SECRET,
+            onEvent: () => undefined,
+            // The pty takes the input only when the test says so (a program not reading).
+            handle: async (op) => (op.op === 'input' ? taken : undefined),
+          }),
+      ) as [ClusterChannel, ClusterChannel];
+      // A subscriber on another owner's channel that never answers: the request is lost.
+      const silent = managers[1]!.duplicate('silent', { offlineQueue: true });
+      await Promise.all([caller.start(), owner.start()]);
+      try {
+        await (managers[1]!.isCluster ? silent.ssubscribe(`${prefix}rpc:srv-silent`) : silent.subscribe(`${prefix}rpc:srv-silent`));
+        const lost = caller.input({ id: 't1', serverId: 'srv-silent' } as TerminalSessionRecord, 'x');
+        await expect(lost).rejects.toMatchObject({ code: 'unavailable' });
+
+        let settled = false;
+        const waiting = caller.input({ id: 't2', serverId: 'srv-owner' } as TerminalSessionRecord, 'y').finally(() => (settled = true));
+        // Four times the short timeout: still waiting for the pty, not refused.
+        await new Promise((r) => setTimeout(r, 2000));
+        expect(settled).toBe(false);
+        takeInput();
+        await waiting;
+      } finally {
+        await silent.quit().catch(() => undefined);
+        await Promise.all([caller.stop(), owner.stop()]);
+        await Promise.all(managers.map((m) => m.quit()));
+      }
+    }, 30_000);
   });
 }
