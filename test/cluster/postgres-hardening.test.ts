@@ -77,45 +77,45 @@ async function echoRoundTrip(c: TestClient, terminalId: string, mark: string): P
 }
 
 describe('twelve requests waiting on a PostgreSQL lock (more than the pool of ten)', () => {
-  it('answers /healthz within a second or so, and sign-ins `unavailable` at their deadline, not at the end of the lock', async () => {
+  it('answers /healthz within a second or so, and requests and sign-in `unavailable` at their deadline, not at the end of the lock', async () => {
     const LOCK_MS = 10_000;
-    // Another client holds the users table for 10 s: every sign-in waits behind it.
-    const holding = pg.psql(`BEGIN; LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(${LOCK_MS / 1000}); COMMIT;`, databaseName);
-    await eventually(
-      async () =>
-        (await pg.psql(`SELECT count(*) FROM pg_locks WHERE relation = '"User"'::regclass AND mode = 'AccessExclusiveLock' AND granted`, databaseName)) === '1',
-      10_000,
-      'the lock to be taken',
-      50,
-    );
-    const t0 = Date.now();
-    const signIns = Array.from({ length: 12 }, (_, i) =>
-      signIn(a, 'alice', 'alice-password', `10.20.0.${i + 1}`).then(async (res) => ({ status: res.status, text: await res.text(), ms: Date.now() - t0 })),
-    );
-    // While they wait (the pool is full), /healthz still answers at once, and says why.
-    await eventually(
-      async () => (await pg.psql(`SELECT count(*) FROM pg_locks WHERE relation = '"User"'::regclass AND NOT granted`, databaseName)) !== '0',
-      5000,
-      'sign-ins to wait for the lock',
-      50,
-    );
-    const during = await health(a);
-    expect(during.ms).toBeLessThan(3000);
-    expect(during.status).not.toBe('ok');
+    const devices = await Promise.all([1, 2, 3].map((i) => signedInDevice(a, `lock-${i}`, clients)));
+    const tables = `'"User"'::regclass, '"TerminalSession"'::regclass`;
+    const locks = (granted: boolean) =>
+      `FROM pg_locks WHERE relation IN (${tables}) AND ${granted ? "mode = 'AccessExclusiveLock' AND granted" : 'NOT granted'}`;
+    // Another client holds the users and terminals tables for 10 s.
+    const holding = pg
+      .psql(`BEGIN; LOCK TABLE "User", "TerminalSession" IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(${LOCK_MS / 1000}); COMMIT;`, databaseName)
+      .catch(() => undefined); // ended early below
+    try {
+      await eventually(async () => (await pg.psql(`SELECT count(*) ${locks(true)}`, databaseName)) === '2', 10_000, 'the lock to be taken', 50);
+      const t0 = Date.now();
+      const lists = Array.from({ length: 12 }, (_, i) =>
+        devices[i % devices.length]!.call('terminal:list', {}).then((reply) => ({ reply, ms: Date.now() - t0 })),
+      );
+      // While they wait, /healthz still answers at once (its probe has its own budget).
+      await eventually(async () => Number(await pg.psql(`SELECT count(*) ${locks(false)}`, databaseName)) > 0, 5000, 'requests to wait for the lock', 50);
+      const during = await health(a);
+      expect(during.ms).toBeLessThan(3000);
+      const signingIn = signIn(a, 'alice', 'alice-password', '10.20.0.1').then(async (res) => ({ status: res.status, text: await res.text(), ms: Date.now() - t0 }));
 
-    const replies = await Promise.all(signIns);
-    for (const r of replies) {
-      expect(r.status, r.text).toBe(503);
-      expect(JSON.parse(r.text)).toMatchObject({ error: { code: 'unavailable' } });
-      expect(r.text).not.toMatch(/prisma|postgres|lock|timeout|invocation/i);
-      // The deadline, then a pooled connection's turn: far from the lock's 10 s.
-      expect(r.ms).toBeLessThan(LOCK_MS - 3000);
+      for (const { reply, ms } of await Promise.all(lists)) {
+        expect(reply).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+        // The deadline, then a pooled connection's turn: far from the lock's 10 s.
+        expect(ms).toBeLessThan(LOCK_MS - 3000);
+      }
+      const res = await signingIn;
+      expect(res.status, res.text).toBe(503);
+      expect(JSON.parse(res.text)).toMatchObject({ error: { code: 'unavailable' } });
+      expect(res.text).not.toMatch(/prisma|postgres|lock|timeout|invocation/i);
+      expect(res.ms).toBeLessThan(LOCK_MS - 3000);
+    } finally {
+      // Ends the lock early (the holder's session is terminated): nothing left to wait for.
+      await pg.psql(`SELECT pg_terminate_backend(pid) ${locks(true)}`, databaseName);
+      await holding;
     }
-    expect(Date.now() - t0).toBeLessThan(LOCK_MS - 3000);
-    // Ends the lock early (the holder's session is terminated): nothing left to wait for.
-    await pg.psql(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = '"User"'::regclass AND mode = 'AccessExclusiveLock' AND granted`, databaseName);
-    await holding.catch(() => undefined);
-    // Once the lock is gone, sign-in and health are back.
+    // Once the lock is gone, requests, sign-in and health are back.
+    expect(await devices[0]!.call('terminal:list', {})).toMatchObject({ ok: true });
     expect((await signIn(a, 'alice', 'alice-password', '10.20.1.1')).status).toBe(200);
     await eventually(async () => (await health(a)).status === 'ok', 10_000, '/healthz to be ok again');
   });
@@ -194,7 +194,9 @@ describe('PostgreSQL unreachable for a while', () => {
 
 describe('the per-user terminal cap on PostgreSQL', () => {
   it('holds when both instances create at once', async () => {
-    await expectTerminalCapHolds(a, b, clients, 'bob', 3);
+    // More rounds than on SQLite: without the database deciding, a round here is exceeded
+    // only now and then (about one in five).
+    await expectTerminalCapHolds(a, b, clients, 'bob', 3, 24);
   });
 });
 

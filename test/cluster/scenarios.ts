@@ -35,10 +35,10 @@ export async function expectLogoutReaches(a: Reachable, b: Reachable, clients: T
 }
 
 /**
- * Eight rounds of eight creates racing over both instances: never more than `cap` of
- * `user`'s terminals run, every create beyond it is refused `limit_reached`.
+ * Rounds of eight creates racing over both instances: never more than `cap` of `user`'s
+ * terminals run, every create beyond it is refused `limit_reached`.
  */
-export async function expectTerminalCapHolds(a: Reachable, b: Reachable, clients: TestClient[], user: string, cap: number): Promise<void> {
+export async function expectTerminalCapHolds(a: Reachable, b: Reachable, clients: TestClient[], user: string, cap: number, rounds = 8): Promise<void> {
   const onA = await signedInDevice(a, 'cap-a', clients, user);
   const onB = await signedInDevice(b, 'cap-b', clients, user);
   const running = async () => {
@@ -46,7 +46,7 @@ export async function expectTerminalCapHolds(a: Reachable, b: Reachable, clients
     if (!list.ok) throw new Error(list.error.message);
     return list.terminals.map((t) => t.id);
   };
-  for (let round = 0; round < 8; round++) {
+  for (let round = 0; round < rounds; round++) {
     const replies = await Promise.all(
       Array.from({ length: 8 }, (_, i) => (i % 2 ? onA : onB).call('terminal:create', { cols: 80, rows: 24 })),
     );
