@@ -1,5 +1,5 @@
 // Two instances on one PostgreSQL (and one Redis), under database trouble: requests
-// piling up behind a lock (more of them than the pool has connections), the database
+// piling up behind a lock held by another client, the database
 // unreachable for a while, and creates racing for the per-user terminal cap.
 // The instances reach PostgreSQL through a TCP proxy, so an outage is a cut of the
 // network and the database itself comes back unchanged.
@@ -76,7 +76,7 @@ async function echoRoundTrip(c: TestClient, terminalId: string, mark: string): P
   await c.waitForOutput(terminalId, `${mark}-42`);
 }
 
-describe('twelve requests waiting on a PostgreSQL lock (more than the pool of ten)', () => {
+describe('twelve requests and a sign-in waiting on a PostgreSQL lock', () => {
   it('answers /healthz within a second or so, and requests and sign-in `unavailable` at their deadline, not at the end of the lock', async () => {
     const LOCK_MS = 10_000;
     const devices = await Promise.all([1, 2, 3].map((i) => signedInDevice(a, `lock-${i}`, clients)));
