@@ -1,7 +1,10 @@
-// The database part of /healthz: can it read, and can it write? A write is probed with
-// an UPDATE that matches no row: it still needs the write lock (SQLite) or a writable
-// transaction (PostgreSQL), so a read-only file, a locked database or a read-only
-// replica all show here, while nothing changes. The answer always comes within
+// The database part of /healthz: can it read, and can it write? A write is probed by
+// moving a counter of one row of the migrations table up and back down in one
+// transaction: a real write, committed, that leaves no change. (An UPDATE matching no
+// row, or writing a row's own values, writes nothing, so a file that turned read-only
+// under an open connection would pass.) The row always exists once migrated and
+// nothing reads it at run time. A read-only file, a locked database or a read-only
+// replica all show here. The answer always comes within
 // `budgetMs`, whatever the pool is doing. Error details go to the log, not the reply
 // (/healthz needs no sign-in).
 import type { PrismaClient } from './client.js';
@@ -15,7 +18,12 @@ export interface DatabaseHealth {
   problem?: 'unreachable' | 'timeout' | 'locked' | 'write_failed';
 }
 
-const PROBE_WRITE = 'UPDATE "User" SET "id" = "id" WHERE 1 = 0';
+const PROBE_ROW = '"id" = (SELECT "id" FROM "_prisma_migrations" ORDER BY "started_at" LIMIT 1)';
+const probeWrite = (prisma: PrismaClient) =>
+  prisma.$transaction([
+    prisma.$executeRawUnsafe(`UPDATE "_prisma_migrations" SET "applied_steps_count" = "applied_steps_count" + 1 WHERE ${PROBE_ROW}`),
+    prisma.$executeRawUnsafe(`UPDATE "_prisma_migrations" SET "applied_steps_count" = "applied_steps_count" - 1 WHERE ${PROBE_ROW}`),
+  ]);
 
 export async function probeDatabase(
   prisma: PrismaClient,
@@ -29,7 +37,7 @@ export async function probeDatabase(
     onError(read, 'read');
     return { ok: false, writable: false, latencyMs: Date.now() - t0, problem: read === TIMEOUT ? 'timeout' : 'unreachable' };
   }
-  const write = await within(prisma.$executeRawUnsafe(PROBE_WRITE), deadline);
+  const write = await within(probeWrite(prisma), deadline);
   const latencyMs = Date.now() - t0;
   if (write === true) return { ok: true, writable: true, latencyMs };
   onError(write, 'write');

@@ -7,6 +7,7 @@ import { connect, login, type TestClient } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { redisRecovered, startServer, type TestServer } from '../helpers/server.js';
+import { expectTerminalCapHolds } from './scenarios.js';
 
 let redis: RedisServer;
 let a: TestServer;
@@ -91,26 +92,7 @@ describe('revocation during a Redis outage', () => {
 
 describe('the per-user terminal cap', () => {
   it('holds when both instances create at once', async () => {
-    const onA = await connect(a.url, { token: await login(a.url, 'bob', 'bob-password') });
-    const onB = await connect(b.url, { token: await login(b.url, 'bob', 'bob-password') });
-    clients.push(onA, onB);
-    const running = async () => {
-      const list = await onA.call('terminal:list', {});
-      if (!list.ok) throw new Error(list.error.message);
-      return list.terminals.map((t) => t.id);
-    };
-    for (let round = 0; round < 8; round++) {
-      const replies = await Promise.all(
-        Array.from({ length: 8 }, (_, i) => (i % 2 ? onA : onB).call('terminal:create', { cols: 80, rows: 24 })),
-      );
-      const created = replies.filter((r) => r.ok).length;
-      const ids = await running();
-      expect(ids.length, `round ${round}`).toBeLessThanOrEqual(3);
-      expect(created, `round ${round}`).toBe(ids.length);
-      for (const r of replies) if (!r.ok) expect(r.error.code).toBe('limit_reached');
-      await Promise.all(ids.map((terminalId) => onA.call('terminal:close', { terminalId })));
-      await eventually(async () => (await running()).length === 0, 15_000, 'the terminals to close');
-    }
+    await expectTerminalCapHolds(a, b, clients, 'bob', 3);
   });
 });
 

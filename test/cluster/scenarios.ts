@@ -2,6 +2,7 @@
 // Cluster: the same promise must hold on both.
 import { expect } from 'vitest';
 import { connect, login, type TestClient } from '../helpers/client.js';
+import { eventually } from '../helpers/eventually.js';
 
 interface Reachable {
   url: string;
@@ -31,4 +32,30 @@ export async function expectLogoutReaches(a: Reachable, b: Reachable, clients: T
   const res = await fetch(`${a.url}/api/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
   expect(res.status).toBe(204);
   expect(await gone).toBe('io server disconnect');
+}
+
+/**
+ * Rounds of eight creates racing over both instances: never more than `cap` of `user`'s
+ * terminals run, every create beyond it is refused `limit_reached`.
+ */
+export async function expectTerminalCapHolds(a: Reachable, b: Reachable, clients: TestClient[], user: string, cap: number, rounds = 8): Promise<void> {
+  const onA = await signedInDevice(a, 'cap-a', clients, user);
+  const onB = await signedInDevice(b, 'cap-b', clients, user);
+  const running = async () => {
+    const list = await onA.call('terminal:list', {});
+    if (!list.ok) throw new Error(list.error.message);
+    return list.terminals.map((t) => t.id);
+  };
+  for (let round = 0; round < rounds; round++) {
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? onA : onB).call('terminal:create', { cols: 80, rows: 24 })),
+    );
+    const created = replies.filter((r) => r.ok).length;
+    const ids = await running();
+    expect(ids.length, `round ${round}`).toBeLessThanOrEqual(cap);
+    expect(created, `round ${round}`).toBe(ids.length);
+    for (const r of replies) if (!r.ok) expect(r.error.code).toBe('limit_reached');
+    await Promise.all(ids.map((terminalId) => onA.call('terminal:close', { terminalId })));
+    await eventually(async () => (await running()).length === 0, 15_000, 'the terminals to close');
+  }
 }

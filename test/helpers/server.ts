@@ -72,7 +72,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ptyhub-test-'));
   // Kept until the test process exits (tests may read the database after a stop).
   if (!process.env.PTYHUB_KEEP_TEST_DIRS) tempDirs.add(dir);
-  const databaseUrl = `file:${path.join(dir, 'ptyhub.db')}`;
+  // A test may point the server at another database (PostgreSQL) through env.DATABASE_URL.
+  const databaseUrl = opts.env?.DATABASE_URL ?? `file:${path.join(dir, 'ptyhub.db')}`;
   const serverId = opts.serverId ?? `test-${randomUUID().slice(0, 8)}`;
   const host = hostPaths({ SERVER_ID: serverId, PTY_HOST_SOCKET: path.join(dir, 'data', 'pty-host', `${serverId}.sock`) });
   hosts.add(host);

@@ -1,7 +1,7 @@
 // Hostile and faulty conditions on one instance: floods without acknowledgements, raced
-// sign-in guesses, a password reset from the command line, and a SQLite file whose
-// write lock another process holds.
-import { spawn, type ChildProcess } from 'node:child_process';
+// sign-in guesses, a password reset from the command line, a SQLite file whose write
+// lock another process holds, and a database file that turns read-only.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ const DB_TIMEOUT_MS = 1500;
 beforeAll(async () => {
   // TRUST_PROXY lets each test sign in from its own address (X-Forwarded-For).
   server = await startServer({ env: { TRUST_PROXY: 'true', DB_TIMEOUT_MS: String(DB_TIMEOUT_MS), TOKEN_RECHECK_MS: '1000', MAX_SOCKETS_PER_USER: '50' } });
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina']) await server.addUser(u, `${u}-password`);
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank']) await server.addUser(u, `${u}-password`);
 });
 
 afterAll(async () => {
@@ -238,9 +238,10 @@ describe('while another process holds the SQLite write lock', () => {
       // The probe gives up after 800 ms; the bound leaves room for a loaded machine and
       // still tells a probe that waits for the lock (held until released below) apart.
       expect(Date.now() - h0).toBeLessThan(3000);
-      const report = (await health.json()) as { database: { ok: boolean; writable: boolean } };
+      const report = (await health.json()) as { status: string; database: { ok: boolean; writable: boolean; problem?: string } };
       expect(report.database.ok).toBe(true);
       expect(report.database.writable).toBe(false);
+      expect(report).toMatchObject({ status: 'degraded', database: { problem: 'locked' } });
 
       const { reply, ms } = await creating;
       expect(reply).toMatchObject({ ok: false, error: { code: 'unavailable' } });
@@ -280,5 +281,39 @@ describe('while another process holds the SQLite write lock', () => {
     }
     const list = await frank.call('terminal:list', {});
     expect(list.ok && list.terminals.map((t) => t.id)).not.toContain(terminalId);
+  });
+});
+
+describe('a database file that turns read-only under the running server', () => {
+  it('answers writes `unavailable`, says unhealthy, keeps its terminals running, and recovers', async () => {
+    const hank = track(await connect(server.url, { token: await login(server.url, 'hank', 'hank-password') }));
+    const created = await hank.call('terminal:create', { cols: 80, rows: 24 });
+    if (!created.ok) throw new Error('create failed');
+    const terminalId = created.terminal.id;
+    await hank.attach(terminalId);
+    // Root ignores file modes, and a mode checked at open would not reach the server's
+    // open file anyway: the immutable attribute refuses every write, root's included.
+    // (The shared-memory index stays writable: SQLite maps it, and an immutable mapping
+    // faults with SIGBUS in any process; a read-only database file is the case here.)
+    const file = sqlitePath(server.databaseUrl);
+    const files = [file, `${file}-wal`];
+    execFileSync('chattr', ['+i', ...files]);
+    try {
+      const health = await fetch(`${server.url}/healthz`);
+      const report = (await health.json()) as { status: string; database: { ok: boolean; writable: boolean } };
+      expect(health.status).toBe(503);
+      expect(report).toMatchObject({ status: 'unhealthy', database: { writable: false } });
+      expect(await hank.call('terminal:create', { cols: 80, rows: 24 })).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      const res = await signIn('hank', 'hank-password', '10.4.0.1');
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ error: { code: 'unavailable' } });
+      // The terminal keeps running, and the process is still there.
+      await echoRoundTrip(hank, terminalId, 'readonly');
+      expect(server.process.exitCode).toBeNull();
+    } finally {
+      execFileSync('chattr', ['-i', ...files]);
+    }
+    await eventually(async () => (await fetch(`${server.url}/healthz`)).status === 200, 10_000, '/healthz to recover');
+    expect(await hank.call('terminal:create', { cols: 80, rows: 24 })).toMatchObject({ ok: true });
   });
 });
