@@ -9,8 +9,10 @@
 //
 // How it stops: a periodic sweep reads the registry (the shared index of which sockets
 // are attached where) and forgets instances that no longer have a device of the terminal.
-// A watcher marked after the sweep started its reads is never dropped by that sweep, and
-// nothing is dropped while the registry cannot see other instances (a Redis outage) or
+// A watcher marked after the sweep started its reads is never dropped by that sweep, an
+// instance is dropped only when two sweeps in a row miss it (after a Redis outage the
+// instances re-publish their sockets, and a sweep in between must not stop their output),
+// and nothing is dropped while the registry cannot see other instances (a Redis outage) or
 // when a read fails. Until the first sweep after start-up has rebuilt the set (a restart
 // of this instance), every terminal counts as watched.
 import type { FailureReporter } from '../log/failure-reporter.js';
@@ -32,6 +34,8 @@ export interface RemoteWatchersOptions {
 export class RemoteWatchers {
   /** terminal id -> instance id -> when it was last marked (performance.now()). */
   private readonly watchers = new Map<string, Map<string, number>>();
+  /** `${terminal}\n${instance}` entries that the last sweep did not see in the registry. */
+  private missedOnce = new Set<string>();
   private rebuilt = false;
   private timer: NodeJS.Timeout | null = null;
   private sweeping: Promise<void> | null = null;
@@ -77,6 +81,7 @@ export class RemoteWatchers {
     const local = this.o.localTerminals();
     const shared = this.o.registryShared();
     let failed = 0;
+    const missed = new Set<string>();
     const localSet = new Set(local);
     for (const id of this.watchers.keys()) if (!localSet.has(id)) this.watchers.delete(id);
     for (const id of local) {
@@ -92,9 +97,15 @@ export class RemoteWatchers {
       if (!shared) continue;
       const instances = this.watchers.get(id);
       if (!instances) continue;
-      for (const [serverId, since] of instances) if (!seen.has(serverId) && since < startedAt) instances.delete(serverId);
+      for (const [serverId, since] of instances) {
+        if (seen.has(serverId) || since >= startedAt) continue;
+        const key = `${id}\n${serverId}`;
+        if (this.missedOnce.has(key)) instances.delete(serverId);
+        else missed.add(key);
+      }
       if (instances.size === 0) this.watchers.delete(id);
     }
+    this.missedOnce = missed;
     if (failed > 0) this.o.failures?.failed(new Error(`registry reads failed for ${failed} terminal(s)`));
     else this.o.failures?.succeeded();
     // Only a complete, shared view may stop the start-up "publish everything".
