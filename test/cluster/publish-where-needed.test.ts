@@ -99,7 +99,8 @@ async function attachStrict(c: TestClient, terminalId: string) {
   let text = '';
   let start = 0;
   const gaps: Array<{ expected: number; got: number }> = [];
-  const seq = new OutputSequencer((data) => (text += data), (gap) => gaps.push(gap));
+  const decoder = new TextDecoder();
+  const seq = new OutputSequencer((data) => (text += decoder.decode(data, { stream: true })), (gap) => gaps.push(gap));
   const feed = (e: OutputEvent) => {
     if (e.terminalId === terminalId) seq.push(e);
   };
