@@ -47,9 +47,12 @@ export class Encoder extends parser.Encoder {
 
 export class Decoder extends parser.Decoder {
   override add(chunk: unknown): void {
+    // Binary as Uint8Array everywhere (a browser receives ArrayBuffers): output events
+    // and the attachments of other packets (an attach reply's replay) alike.
+    if (chunk instanceof ArrayBuffer) chunk = new Uint8Array(chunk);
     const reconstructing = (this as unknown as { reconstructor: unknown }).reconstructor;
-    if (!reconstructing && typeof chunk !== 'string') {
-      const bytes = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk as ArrayBuffer);
+    if (!reconstructing && chunk instanceof Uint8Array) {
+      const bytes = chunk;
       if (bytes[0] === MARK) {
         if (bytes.length < HEADER_BYTES || bytes.length < HEADER_BYTES + bytes[7]!) throw new Error('malformed output frame');
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

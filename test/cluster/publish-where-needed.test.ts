@@ -120,7 +120,7 @@ async function attachStrict(c: TestClient, terminalId: string) {
     async detach() {
       c.socket.off('terminal:output', feed);
       const r = await c.call('terminal:detach', { terminalId });
-      expect(r.ok).toBe(true);
+      expect(r).toEqual({ ok: true });
     },
   };
 }

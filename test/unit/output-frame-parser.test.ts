@@ -39,5 +39,14 @@ describe('output frame parser', () => {
     expect(reply.decoded).toHaveLength(1);
     const replay = (reply.decoded[0]!.data as Array<{ replay: { data: Uint8Array } }>)[0]!.replay;
     expect(Buffer.from(replay.data).equals(bytes)).toBe(true);
+
+    // As a browser receives them: ArrayBuffers, handed on as Uint8Arrays.
+    const decoder = new Decoder();
+    const got: Packet[] = [];
+    decoder.on('decoded', (p: Packet) => got.push(p));
+    for (const f of reply.frames) decoder.add(typeof f === 'string' ? f : new Uint8Array(f as Uint8Array).buffer);
+    const fromBrowser = (got[0]!.data as Array<{ replay: { data: unknown } }>)[0]!.replay.data;
+    expect(fromBrowser).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(fromBrowser as Uint8Array).equals(bytes)).toBe(true);
   });
 });
