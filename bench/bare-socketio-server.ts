@@ -10,14 +10,14 @@
 // `terminal:output` events of chunkChars characters. Prints `{"port":N}` when listening.
 // A `burst` { style, count, bytes } sends `count` output events of `bytes` bytes each in the
 // given encoding (the small-message benchmark) and answers with the CPU time it took;
-// `--frame-parser` makes this server use bench/output-frame-parser.ts.
+// `--frame-parser` makes this server use common/output-frame-parser.ts.
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
-import { outputFrameParser } from './output-frame-parser.js';
+import { outputFrameParser } from '../common/output-frame-parser.js';
 
 const args = process.argv.slice(2);
 const redisUrl = args.find((a) => !a.startsWith('--'));

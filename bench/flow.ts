@@ -76,7 +76,7 @@ function renderAt(d: Device, terminalId: string, bytesPerSecond: number, onRende
   let acked = 0;
   let rendered = 0;
   const off = d.onOutput((e) => {
-    if (e.terminalId === terminalId && e.data.length > 0) queue.push({ data: e.data, end: e.offset + e.data.length });
+    if (e.terminalId === terminalId && e.data.length > 0) queue.push({ data: e.data, end: e.offset + e.bytes });
   });
   const ack = () => {
     if (rendered <= acked) return;

@@ -1,8 +1,10 @@
 // Small pieces the benchmarks share: a lean protocol client (it keeps output only where a
 // benchmark checks it), the marked-output collector, statistics and the results table.
 import { randomUUID } from 'node:crypto';
+import { TextDecoder } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, OutputEvent, ServerToClientEvents } from '../common/protocol.js';
+import { outputFrameParser } from '../common/output-frame-parser.js';
+import type { ClientToServerEvents, ServerToClientEvents } from '../common/protocol.js';
 
 type Events = ClientToServerEvents;
 type AckOf<E extends keyof Events> = Parameters<Parameters<Events[E]>[1]>[0];
@@ -17,16 +19,32 @@ export async function login(baseUrl: string, username: string, password: string)
   return ((await res.json()) as { token: string }).token;
 }
 
+/**
+ * An output event as a benchmark reads it: the bytes decoded (as a browser would), with
+ * `offset` and `bytes` in bytes. The benchmarks' output is ASCII, so text positions
+ * and byte offsets agree.
+ */
+export interface TextOutputEvent {
+  terminalId: string;
+  data: string;
+  offset: number;
+  bytes: number;
+}
+
 /** One device: a socket.io connection that hands output events to whoever listens. */
 export class Device {
-  private readonly outputListeners = new Set<(e: OutputEvent) => void>();
+  private readonly outputListeners = new Set<(e: TextOutputEvent) => void>();
+  private readonly decoders = new Map<string, TextDecoder>();
 
   private constructor(
     readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>,
     readonly name: string,
   ) {
     socket.on('terminal:output', (e) => {
-      for (const l of this.outputListeners) l(e);
+      let decoder = this.decoders.get(e.terminalId);
+      if (!decoder) this.decoders.set(e.terminalId, (decoder = new TextDecoder()));
+      const text = { terminalId: e.terminalId, data: decoder.decode(e.data, { stream: true }), offset: e.offset, bytes: e.data.length };
+      for (const l of this.outputListeners) l(text);
     });
   }
 
@@ -34,6 +52,7 @@ export class Device {
   static open(baseUrl: string, token: string, name: string, auth: Record<string, unknown> = {}): Promise<Device> {
     const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(baseUrl, {
       transports: ['websocket'],
+      parser: outputFrameParser,
       reconnection: false,
       forceNew: true,
       auth: { ...auth, token, deviceId: `bench-${randomUUID().slice(0, 8)}`, deviceName: name },
@@ -59,7 +78,7 @@ export class Device {
     return r as Extract<AckOf<E>, { ok: true }>;
   }
 
-  onOutput(fn: (e: OutputEvent) => void): () => void {
+  onOutput(fn: (e: TextOutputEvent) => void): () => void {
     this.outputListeners.add(fn);
     return () => this.outputListeners.delete(fn);
   }

@@ -161,8 +161,8 @@ async function run(backend: Backend, servers: TestServer[], tokens: string[], lo
     const streaming = new Set(terminals.filter((t) => t.role === 'stream').map((t) => t.id));
     for (const d of devices) {
       d.onOutput((e) => {
-        bytes += e.data.length;
-        if (streaming.has(e.terminalId)) streamDeviceBytes += e.data.length;
+        bytes += e.bytes;
+        if (streaming.has(e.terminalId)) streamDeviceBytes += e.bytes;
       });
     }
     await sleep(500); // settle

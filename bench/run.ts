@@ -17,7 +17,7 @@ import { io as ioClient } from 'socket.io-client';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { startServer, TSX_LOADER, type TestServer } from '../test/helpers/server.js';
 import { HARDENING_BENCHES } from './hardening.js';
-import { outputFrameParser } from './output-frame-parser.js';
+import { outputFrameParser } from '../common/output-frame-parser.js';
 import { FLOW_BENCHES, type FlowBenchEnv } from './flow.js';
 import { type BenchResult, type Check, Device, firstDifference, fmt, login, MarkedStream, passed, sleep, summarize, table } from './lib.js';
 import { runLoad } from './load.js';
@@ -453,7 +453,7 @@ async function benchReplay(c: Cluster, where: 'local' | 'cross'): Promise<BenchR
     const t0 = performance.now();
     const r = await d.must('terminal:attach', { terminalId: id });
     const ms = performance.now() - t0;
-    if (r.replay.end - r.replay.start !== r.replay.data.length) throw new Error(`replay offsets [${r.replay.start}, ${r.replay.end}) do not match its ${r.replay.data.length} chars`);
+    if (r.replay.end - r.replay.start !== r.replay.data.length) throw new Error(`replay offsets [${r.replay.start}, ${r.replay.end}) do not match its ${r.replay.data.length} bytes`);
     smallestReplay = Math.min(smallestReplay, r.replay.data.length);
     if (i >= 3) samples.push(ms);
     await d.must('terminal:detach', { terminalId: id });
@@ -483,7 +483,7 @@ const LARGE_MESSAGE_BYTES = 16 * 1024;
  * A bare socket.io server sends output events to one client, in three encodings: data as
  * a JSON string (today), as bytes in socket.io's binary attachment (a JSON header frame
  * plus a binary frame), and as bytes in one binary frame with a small header
- * (bench/output-frame-parser.ts). Small (1 byte, an echo) and large (16 KiB) messages.
+ * (common/output-frame-parser.ts). Small (1 byte, an echo) and large (16 KiB) messages.
  */
 async function benchMessageCost(): Promise<BenchResult> {
   const plain = await startBare();

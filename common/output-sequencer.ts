@@ -1,5 +1,6 @@
 // Turns a terminal's replay plus the stream of `terminal:output` events into exactly
-// the bytes the pty produced, once each and in order.
+// the bytes the pty produced, once each and in order. Offsets count bytes; a piece it
+// delivers may start or end inside a UTF-8 sequence (xterm's write(Uint8Array) joins them).
 //
 // Why: output is broadcast to a terminal's room, and a device joins the room before its
 // replay is taken (possibly on another instance). So a device can receive output that
@@ -15,14 +16,14 @@ import type { OutputEvent, Replay } from './protocol.js';
 const MAX_PENDING = 10_000;
 
 export class OutputSequencer {
-  /** Offset just past the last character delivered; null until the replay arrives. */
+  /** Offset just past the last byte delivered; null until the replay arrives. */
   private next: number | null = null;
   private pending: Array<Pick<OutputEvent, 'data' | 'offset'>> = [];
   /** A gap was seen: hold output until resync() brings the missing part. */
   private stalled = false;
 
   constructor(
-    private readonly deliver: (data: string) => void,
+    private readonly deliver: (data: Uint8Array) => void,
     private readonly onGap?: (gap: { expected: number; got: number }) => void,
   ) {}
 
@@ -50,7 +51,7 @@ export class OutputSequencer {
 
   /**
    * After a gap: continue from what was delivered with a fresh replay, then the output
-   * held since. Returns how many characters are lost for good (the replay no longer
+   * held since. Returns how many bytes are lost for good (the replay no longer
    * reaches back to them): the caller shows that earlier output was skipped.
    */
   resync(replay: Replay): number {
@@ -66,7 +67,7 @@ export class OutputSequencer {
     return skipped;
   }
 
-  /** Offset just past the last delivered character, or null before the replay. */
+  /** Offset just past the last delivered byte, or null before the replay. */
   get offset(): number | null {
     return this.next;
   }
@@ -81,7 +82,7 @@ export class OutputSequencer {
     }
   }
 
-  private accept(data: string, offset: number): void {
+  private accept(data: Uint8Array, offset: number): void {
     if (this.next === null || this.stalled) return;
     const end = offset + data.length;
     if (end <= this.next) return; // already delivered
@@ -93,7 +94,7 @@ export class OutputSequencer {
       this.pending.push({ data, offset });
       return;
     }
-    const fresh = offset < this.next ? data.slice(this.next - offset) : data;
+    const fresh = offset < this.next ? data.subarray(this.next - offset) : data;
     this.next = end;
     if (fresh.length > 0) this.deliver(fresh);
   }

@@ -62,11 +62,12 @@ export interface DeviceSummary {
 }
 
 /**
- * Recent output of a terminal. `end` is the output offset (in UTF-16 code units of
- * the whole output stream since the terminal started) just past `data`.
+ * Recent output of a terminal, as the bytes the pty produced. `end` is the output offset
+ * (in bytes of the whole output stream since the terminal started) just past `data`.
+ * `data` may begin or end inside a UTF-8 sequence: decode it as a stream.
  */
 export interface Replay {
-  data: string;
+  data: Uint8Array;
   start: number;
   end: number;
 }
@@ -118,8 +119,9 @@ export interface ClientToServerEvents {
 
 export interface OutputEvent {
   terminalId: string;
-  data: string;
-  /** Output offset of the first character of `data` (see Replay). */
+  /** Bytes as the pty produced them (one binary frame, see common/output-frame-parser.ts). */
+  data: Uint8Array;
+  /** Output offset of the first byte of `data` (see Replay). */
   offset: number;
 }
 /** host_lost: this instance's pty host died (crash, kill -9), taking the shell with it. */

@@ -202,7 +202,7 @@ async function build(config: Config, logger: Logger, closers: Closers, started: 
       if (!streaming) return sink.leave(socketId, terminalId);
       sink.join(socketId, terminalId);
       // Where the output stands: a device that missed some sees the gap and re-syncs.
-      sink.toSocket(socketId, 'terminal:output', { terminalId, data: '', offset: end });
+      sink.toSocket(socketId, 'terminal:output', { terminalId, data: new Uint8Array(0), offset: end });
     },
   });
   tapOutput(io, (id, end) => flow.output(id, end));

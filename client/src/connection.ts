@@ -2,6 +2,7 @@
 // request helper that turns every ack (or its absence) into a protocol Reply.
 
 import { io, type Socket } from 'socket.io-client';
+import { outputFrameParser } from '../../common/output-frame-parser.js';
 import type { ClientToServerEvents, ErrorCode, HandshakeAuth, ServerToClientEvents } from '../../common/protocol.js';
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
@@ -38,6 +39,8 @@ export class Connection {
     this.socket = io({
       path: '/socket.io',
       transports: ['websocket'],
+      // `terminal:output` arrives as one binary frame (the server uses the same parser).
+      parser: outputFrameParser,
       auth: { ...auth },
       autoConnect: false,
       reconnection: true,

@@ -177,7 +177,9 @@ export class ClusterChannel implements OwnerOps {
   }
 
   async replay(s: TerminalSessionRecord): Promise<Replay> {
-    return (await this.call(s.serverId, { op: 'replay', terminalId: s.id })) as Replay;
+    // Bytes in a JSON message: base64 (see serve()).
+    const r = (await this.call(s.serverId, { op: 'replay', terminalId: s.id })) as Omit<Replay, 'data'> & { data: string };
+    return { ...r, data: Buffer.from(r.data, 'base64') };
   }
 
   async status(s: TerminalSessionRecord): Promise<TerminalStatus> {
@@ -287,7 +289,12 @@ export class ClusterChannel implements OwnerOps {
       );
     }
     try {
-      res = { kind: 'res', id: req.id, ok: true, result: (await this.o.handle(req.body, req.from)) ?? null };
+      let result = (await this.o.handle(req.body, req.from)) ?? null;
+      if (req.body.op === 'replay') {
+        const r = result as Replay;
+        result = { ...r, data: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength).toString('base64') };
+      }
+      res = { kind: 'res', id: req.id, ok: true, result };
     } catch (err) {
       const code: ErrorCode = err instanceof ServiceError ? err.code : 'internal';
       if (code === 'internal') this.o.logger.error({ err, op: req.body.op }, 'rpc request failed');

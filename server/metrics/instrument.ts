@@ -16,7 +16,7 @@ export function meteredSink(sink: EventSink, metrics: Metrics): EventSink {
   const count = (event: string, args: unknown[]) => {
     if (event !== 'terminal:output') return;
     const data = (args[0] as { data?: unknown } | undefined)?.data;
-    if (typeof data === 'string') metrics.outputBytes.inc(Buffer.byteLength(data, 'utf8'));
+    if (data instanceof Uint8Array) metrics.outputBytes.inc(data.byteLength);
   };
   return {
     ...sink,

@@ -6,7 +6,7 @@ import { encodeFrame, FrameDecoder, FrameType, type Frame } from '../pty-protoco
 import { fromHostSchema, PTY_PROTOCOL_VERSION, type FromHost, type HostExit, type ToHost } from '../pty-protocol/messages.js';
 
 export interface HostEvents {
-  onOutput(terminalId: string, offset: number, data: string): void;
+  onOutput(terminalId: string, offset: number, data: Buffer): void;
   /** The host stopped (or resumed) reading a pty for flow control. */
   onFlowPaused(terminalId: string, paused: boolean): void;
   /** `shutdown`: ended because the host is stopping (`npm run host:stop`). */
@@ -151,8 +151,7 @@ export class HostConnection {
   async replay(terminalId: string): Promise<Replay | null> {
     const frame = await this.requestFrame({ t: 'replay', id: terminalId }, this.timeoutMs);
     if (frame.type !== FrameType.Replay) return null; // an error: it has ended
-    const data = frame.payload.toString('utf8');
-    return { data, start: frame.offset, end: frame.offset + data.length };
+    return { data: frame.payload, start: frame.offset, end: frame.offset + frame.payload.length };
   }
 
   /** The terminal's foreground process, or null when it has ended. */
@@ -195,7 +194,7 @@ export class HostConnection {
 
   private onFrame(frame: Frame): void {
     if (frame.type === FrameType.Output) {
-      this.events?.onOutput(frame.terminalId, frame.offset, frame.payload.toString('utf8'));
+      this.events?.onOutput(frame.terminalId, frame.offset, frame.payload);
       return;
     }
     const pending = this.pending.get(frame.seq);

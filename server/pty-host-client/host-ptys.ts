@@ -23,7 +23,7 @@ export interface HostPtysOptions {
   startHost: boolean;
   /** How long a pty may take to exit after SIGHUP before it is sent SIGKILL. */
   killGraceMs?: number;
-  onOutput: (terminalId: string, offset: number, data: string) => void;
+  onOutput: (terminalId: string, offset: number, data: Buffer) => void;
   /** Called once per pty, after it exited, with why it ended. */
   onEnded: (terminalId: string, exit: PtyExit, reason: ExitReason) => Promise<void>;
 }

@@ -259,7 +259,7 @@ export class PtyHostServer {
     this.scheduleIdleExit();
   }
 
-  private sendOutput(id: string, offset: number, data: string): void {
+  private sendOutput(id: string, offset: number, data: Buffer): void {
     const socket = this.attached;
     if (!socket) return; // kept in the replay for the next web server
     const flushed = socket.write(encodeFrame(FrameType.Output, id, 0, offset, data));

@@ -4,7 +4,7 @@
 // the end of this event-loop turn whatever came before it. Only a stream (large output
 // that keeps coming) waits a few ms, so that what follows travels with it.
 //
-// Sizes count the chunks' `length`: characters while the pty's output is decoded text.
+// Sizes count the chunks' `length`: bytes of the pty's output.
 
 /** Largest batch sent as one message. */
 export const MAX_BATCH_BYTES = 64 * 1024;

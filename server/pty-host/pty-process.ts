@@ -29,18 +29,18 @@ export interface PtyExit {
 export class PtyProcess {
   private readonly pty: IPty;
   private readonly replay: ReplayBuffer;
-  private readonly batcher: OutputBatcher<string>;
+  private readonly batcher: OutputBatcher<Buffer>;
   private readonly input: InputQueue;
   private exited: PtyExit | null = null;
 
   constructor(
     opts: PtyOptions,
-    private readonly onOutput: (data: string, offset: number) => void,
+    private readonly onOutput: (data: Buffer, offset: number) => void,
     private readonly onExit: (exit: PtyExit) => void,
   ) {
     this.replay = new ReplayBuffer(opts.replayChars);
-    this.batcher = new OutputBatcher<string>(
-      (chunks) => chunks.join(''),
+    this.batcher = new OutputBatcher<Buffer>(
+      (chunks) => Buffer.concat(chunks),
       (data) => this.onOutput(data, this.replay.append(data)),
     );
     this.pty = spawn(opts.shell, opts.args ?? [], {
@@ -49,10 +49,14 @@ export class PtyProcess {
       rows: opts.rows,
       cwd: opts.cwd,
       env: opts.env,
+      // Bytes, not text: offsets count bytes end to end, and a UTF-8 sequence split across
+      // reads is left for the browser's decoder to join.
+      encoding: null,
     });
     // node-pty's UnixTerminal has the master fd (not in its typings).
     this.input = new InputQueue((this.pty as unknown as { fd: number }).fd, opts.maxQueuedInputBytes);
-    this.pty.onData((data) => this.batcher.push(data));
+    // With `encoding: null` node-pty hands over Buffers (its typings say string).
+    this.pty.onData((data) => this.batcher.push(data as unknown as Buffer));
     this.pty.onExit(({ exitCode, signal }) => {
       this.input.close(new Error('the terminal has ended'));
       this.batcher.flush();

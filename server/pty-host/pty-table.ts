@@ -16,7 +16,7 @@ export interface PtyTableOptions {
   maxQueuedInputBytes: number;
   /** How long a pty (and then what is left of its session) may take to exit after SIGHUP before SIGKILL. */
   killGraceMs: number;
-  onOutput: (terminalId: string, offset: number, data: string) => void;
+  onOutput: (terminalId: string, offset: number, data: Buffer) => void;
   /** Flow control stopped (true) or resumed reading a pty. */
   onFlowPaused: (terminalId: string, paused: boolean) => void;
   onExit: (exit: HostExit) => void;

@@ -1,15 +1,15 @@
 // The framed binary protocol between the web server and its pty host (a Unix socket).
-// Shared by both processes. Terminal output and input travel as raw UTF-8 bytes (no JSON
+// Shared by both processes. Terminal output and input travel as raw bytes (no JSON
 // escaping, no base64); control messages are JSON inside a CONTROL frame.
 //
 // Frame: a 16-byte header, the terminal id (ASCII), then the payload.
 //   u8  type      FrameType
 //   u8  idLength  bytes of the terminal id (0 when none)
 //   u32 seq       request number a reply answers (0 when none)
-//   u48 offset    output offset of the payload's first character (OUTPUT, REPLAY)
+//   u48 offset    output offset of the payload's first byte (OUTPUT, REPLAY)
 //   u32 length    payload bytes
-// Offsets count UTF-16 code units of the decoded output, as everywhere else (see
-// common/output-sequencer.ts), so the web server passes them on unchanged.
+// Offsets count bytes of the output stream, as everywhere else (see
+// common/output-sequencer.ts), so the web server passes them and the bytes on unchanged.
 
 export const FrameType = {
   /** host -> server: output of a terminal at an offset. */
@@ -32,10 +32,10 @@ export interface Frame {
 }
 
 const HEADER_BYTES = 16;
-/** Largest payload accepted; a replay is at most 16 M characters (64 MiB of UTF-8). */
+/** Largest payload accepted; a replay is at most 16 MiB (see REPLAY_BUFFER_CHARS). */
 export const MAX_PAYLOAD_BYTES = 80 * 1024 * 1024;
 
-export function encodeFrame(type: FrameType, terminalId: string, seq: number, offset: number, payload: Buffer | string): Buffer {
+export function encodeFrame(type: FrameType, terminalId: string, seq: number, offset: number, payload: Uint8Array | string): Buffer {
   const idLength = Buffer.byteLength(terminalId, 'latin1');
   // Text is encoded straight into the frame: one copy of the output, not two.
   const bodyLength = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
@@ -47,7 +47,7 @@ export function encodeFrame(type: FrameType, terminalId: string, seq: number, of
   frame.writeUInt32BE(bodyLength, 12);
   frame.write(terminalId, HEADER_BYTES, 'latin1');
   if (typeof payload === 'string') frame.write(payload, HEADER_BYTES + idLength, 'utf8');
-  else payload.copy(frame, HEADER_BYTES + idLength);
+  else frame.set(payload, HEADER_BYTES + idLength);
   return frame;
 }
 

@@ -6,8 +6,9 @@ import { OS_USER_NAME } from '../os-accounts/passwd.js';
 /**
  * Bumped on any incompatible change. Both sides check it at connect: a web server never
  * talks to a host built from other code (stop the old host with `npm run host:stop`).
+ * 5: output offsets count bytes (4 counted UTF-16 code units).
  */
-export const PTY_PROTOCOL_VERSION = 4;
+export const PTY_PROTOCOL_VERSION = 5;
 
 const id = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/);
 const size = { cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) };

@@ -1,6 +1,7 @@
 // socket.io server: origin check, token handshake, and the EventSink the core uses.
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { Server, type ServerOptions } from 'socket.io';
+import { outputFrameParser } from '../../common/output-frame-parser.js';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../common/protocol.js';
 import type { AuthService } from '../auth/auth-service.js';
 import { hashToken } from '../auth/tokens.js';
@@ -52,6 +53,8 @@ export function createSocketServer(
     pingInterval: 10_000,
     pingTimeout: 10_000,
     serveClient: false,
+    // `terminal:output` as one binary frame (the browser client uses the same parser).
+    parser: outputFrameParser,
     allowRequest: (req, cb) => {
       const ok = isOriginAllowed(req, opts.allowedOrigins);
       if (!ok) opts.logger.warn({ origin: req.headers.origin }, 'websocket from a disallowed origin refused');

@@ -321,7 +321,7 @@ export class TerminalService {
       [...remote.values()].map(async (s) => {
         try {
           const replay = await this.o.owner.replay(s);
-          this.o.sink.toTerminal(s.id, 'terminal:output', { terminalId: s.id, data: '', offset: replay.end });
+          this.o.sink.toTerminal(s.id, 'terminal:output', { terminalId: s.id, data: new Uint8Array(0), offset: replay.end });
         } catch (err) {
           this.o.logger.debug({ err, terminalId: s.id }, 'output re-sync skipped');
         }

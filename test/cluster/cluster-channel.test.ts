@@ -47,13 +47,14 @@ for (const [name, target] of [
             timeoutMs: 2000,
             secret: TEST_CLUSTER_SECRET,
             onEvent: (e) => events[id]!.push(e),
-            handle: async (op) => (op.op === 'replay' ? { data: `screen of ${id} ${op.terminalId}`, offset: 3 } : undefined),
+            handle: async (op) => (op.op === 'replay' ? { data: Buffer.from(`screen of ${id} ${op.terminalId} é`), start: 3, end: 21 } : undefined),
           }),
       ) as [ClusterChannel, ClusterChannel];
       await Promise.all([a.start(), b.start()]);
       try {
         const onB = { id: 't1', serverId: 'srv-b' } as TerminalSessionRecord;
-        expect(await a.replay(onB)).toEqual({ data: 'screen of b t1', offset: 3 });
+        // Bytes cross the channel exactly (base64 in its JSON).
+        expect(await a.replay(onB)).toEqual({ data: Buffer.from('screen of b t1 é'), start: 3, end: 21 });
 
         // Not valid for the schema: dropped without an answer or an event.
         await managers[0]!.readyClient()[managers[0]!.isCluster ? 'spublish' : 'publish'](`${prefix}rpc`, JSON.stringify({ kind: 'event', from: 'x', event: { type: 'nope' } }));
@@ -62,7 +63,7 @@ for (const [name, target] of [
         await eventually(() => events.b!.length > 0, 5000, 'event received by the other instance');
         expect(events.b).toEqual([{ type: 'terminal-ended', terminalId: 't1' }]);
         // A round trip later, the sender has still not received its own event.
-        expect(await b.replay({ id: 't2', serverId: 'srv-a' } as TerminalSessionRecord)).toEqual({ data: 'screen of a t2', offset: 3 });
+        expect(await b.replay({ id: 't2', serverId: 'srv-a' } as TerminalSessionRecord)).toEqual({ data: Buffer.from('screen of a t2 é'), start: 3, end: 21 });
         expect(events.a).toEqual([]);
       } finally {
         await Promise.all([a.stop(), b.stop()]);

@@ -81,7 +81,7 @@ describe('two instances', () => {
     const attach = await onB.attach(id);
     expect(attach.ok).toBe(true);
     if (!attach.ok) return;
-    expect(attach.replay.data).toContain('first-21');
+    expect(Buffer.from(attach.replay.data).toString('utf8')).toContain('first-21');
     expect(attach.devices.map((d) => d.serverId).sort()).toEqual(['server-a', 'server-b']);
 
     await onB.call('terminal:input', { terminalId: id, data: 'echo from-b-$((40+2))\r' });

@@ -157,7 +157,7 @@ describe('output between instances', () => {
     await onB.waitForOutput(id, 'before-9');
     const markers: Array<{ offset: number }> = [];
     onB.socket.on('terminal:output', (e) => {
-      if (e.terminalId === id && e.data === '') markers.push(e);
+      if (e.terminalId === id && e.data.length === 0) markers.push(e);
     });
 
     // Cut B's broadcast subscriber (as Redis does to a subscriber over its output-buffer limit).

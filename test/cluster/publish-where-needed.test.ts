@@ -99,7 +99,8 @@ async function attachStrict(c: TestClient, terminalId: string) {
   let text = '';
   let start = 0;
   const gaps: Array<{ expected: number; got: number }> = [];
-  const seq = new OutputSequencer((data) => (text += data), (gap) => gaps.push(gap));
+  const decoder = new TextDecoder();
+  const seq = new OutputSequencer((data) => (text += decoder.decode(data, { stream: true })), (gap) => gaps.push(gap));
   const feed = (e: OutputEvent) => {
     if (e.terminalId === terminalId) seq.push(e);
   };
@@ -119,7 +120,7 @@ async function attachStrict(c: TestClient, terminalId: string) {
     async detach() {
       c.socket.off('terminal:output', feed);
       const r = await c.call('terminal:detach', { terminalId });
-      expect(r.ok).toBe(true);
+      expect(r).toEqual({ ok: true });
     },
   };
 }

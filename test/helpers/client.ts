@@ -1,6 +1,7 @@
 // A real socket.io client for tests, speaking the public protocol.
 import { randomUUID } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
+import { outputFrameParser } from '../../common/output-frame-parser.js';
 import { OutputSequencer } from '../../common/output-sequencer.js';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../common/protocol.js';
 
@@ -31,6 +32,7 @@ export interface ConnectOptions {
 export function connect(baseUrl: string, opts: ConnectOptions): Promise<TestClient> {
   const socket: TestSocket = io(baseUrl, {
     transports: ['websocket'],
+    parser: outputFrameParser,
     reconnection: false,
     forceNew: true,
     auth: {
@@ -206,7 +208,12 @@ export class TestClient {
     let s = this.screens.get(terminalId);
     if (!s) {
       const entry: Screen = { chunks: [], length: 0, seq: null as unknown as OutputSequencer };
-      entry.seq = new OutputSequencer((data) => {
+      // Output is bytes; tests read text. One streaming decoder per terminal joins UTF-8
+      // sequences split between pieces.
+      const decoder = new TextDecoder();
+      entry.seq = new OutputSequencer((bytes) => {
+        const data = decoder.decode(bytes, { stream: true });
+        if (data.length === 0) return;
         entry.chunks.push(data);
         entry.length += data.length;
         if (entry.chunks.length > MAX_CHUNKS) entry.chunks = [entry.chunks.join('')];

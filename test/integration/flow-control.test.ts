@@ -89,7 +89,7 @@ describe('flow control', () => {
     const stopFast = fast.ackOutput(id);
     const markers: number[] = [];
     slow.socket.on('terminal:output', (e) => {
-      if (e.terminalId === id && e.data === '') markers.push(e.offset);
+      if (e.terminalId === id && e.data.length === 0) markers.push(e.offset);
     });
     const slowStart = slow.offset(id)!;
     // About 4.5 MB of output, far more than the slow device may lag.

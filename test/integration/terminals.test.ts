@@ -88,7 +88,7 @@ describe('terminals', () => {
     const reply = await again.attach(id);
     expect(reply.ok).toBe(true);
     if (!reply.ok) return;
-    expect(reply.replay.data).toContain('before-4');
+    expect(Buffer.from(reply.replay.data).toString('utf8')).toContain('before-4');
     await again.call('terminal:input', { terminalId: id, data: 'echo still-$MARK\r' });
     await again.waitForOutput(id, 'still-before-4');
   });

@@ -69,7 +69,7 @@ describe('instrumentation', () => {
       timeoutMs: 300,
       onEvent: () => undefined,
       secret: TEST_CLUSTER_SECRET,
-      handle: (op) => (op.op === 'replay' ? Promise.resolve({ data: 'screen', offset: 6 }) : new Promise(() => {})),
+      handle: (op) => (op.op === 'replay' ? Promise.resolve({ data: Buffer.from('screen'), start: 0, end: 6 }) : new Promise(() => {})),
     });
     const caller = new ClusterChannel({
       redis: manager,
@@ -85,7 +85,7 @@ describe('instrumentation', () => {
     try {
       const ops = meteredOwnerOps(caller, metrics);
       const session = { id: 't-remote', serverId: 'owner' } as TerminalSessionRecord;
-      expect(await ops.replay(session)).toEqual({ data: 'screen', offset: 6 });
+      expect(await ops.replay(session)).toEqual({ data: Buffer.from('screen'), start: 0, end: 6 });
       await expect(ops.status(session)).rejects.toMatchObject({ code: 'unavailable' });
       const s = await read();
       expect(s.value('ptyhub_owner_rpc_duration_seconds_count', { op: 'replay', outcome: 'ok' })).toBe(1);
